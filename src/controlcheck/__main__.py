@@ -1,0 +1,5 @@
+import sys
+
+from controlcheck.cli import main
+
+sys.exit(main())

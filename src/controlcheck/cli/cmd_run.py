@@ -1,0 +1,93 @@
+"""``controlcheck run``: the whole catalogue against the inventory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from controlcheck.cli.common import add_config_args, config_error, usage_error
+from controlcheck.yamlio import ConfigError
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from controlcheck.reporters import FORMATS
+
+    p = sub.add_parser("run", help="run the catalogue against the inventory")
+    add_config_args(p)
+    p.add_argument("--format", choices=sorted(FORMATS), default="json",
+                   help="format of the report file (default json)")
+    p.add_argument("--output", "-o", default="report.json", metavar="FILE",
+                   help="report file; '-' writes it to stdout (default report.json)")
+    p.add_argument("--fail-on", choices=SEVERITIES, default="low",
+                   help="lowest severity whose failure makes the exit code 1 (default low)")
+    p.add_argument("--limit", action="append", default=[], metavar="PATTERN",
+                   help="only targets whose name, group or tag matches (glob; repeatable)")
+    p.add_argument("--only", action="append", default=[], metavar="CONTROL",
+                   help="only these control ids, families or check ids (repeatable)")
+    p.add_argument("--workers", type=int, default=32, help="targets checked at once (default 32)")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="deadline in seconds for each network step or command (default 30)")
+    p.add_argument("--verbose", "-v", action="store_true", help="show every result, not only findings")
+    p.add_argument("--quiet", "-q", action="store_true", help="no terminal summary")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import importlib
+
+    from rich.console import Console
+
+    from controlcheck.catalogue import load_catalogue
+    from controlcheck.engine import Engine
+    from controlcheck.inventory import load_inventory
+    from controlcheck.model import Severity
+    from controlcheck.preflight import preflight
+    from controlcheck.reporters import FORMATS
+    from controlcheck.reporters.text import print_summary
+    from controlcheck.secrets import secret_values
+    from controlcheck.transports.factory import open_transport
+    from controlcheck.verdict import exit_code
+
+    try:
+        catalogue = load_catalogue(args.controls).select(args.only)
+        inventory = load_inventory(args.inventory).limited(args.limit)
+        preflight(catalogue, inventory)
+    except ConfigError as exc:
+        return config_error(exc)
+    if args.only and not catalogue.controls:
+        return usage_error(f"--only {' '.join(args.only)} matches no control, family or check id")
+
+    to_stdout = args.output == "-"
+    console = Console(stderr=True) if to_stdout else Console()
+    progress_console = Console(stderr=True)
+    engine_kwargs = dict(transport_factory=open_transport, workers=args.workers,
+                         timeout=args.timeout, secrets=secret_values(inventory))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
+                  console=progress_console, transient=True,
+                  disable=args.quiet or not progress_console.is_terminal) as progress:
+        from controlcheck.engine import plan
+
+        task = progress.add_task("run", total=len(plan(catalogue, inventory)), last="")
+        engine = Engine(catalogue, inventory,
+                        observers=[lambda r: progress.update(task, advance=1,
+                                                             last=f"{r.target} {r.check}")],
+                        **engine_kwargs)  # type: ignore[arg-type]
+        result = engine.run()
+
+    fail_on = Severity(args.fail_on)
+    text = importlib.import_module(FORMATS[args.format]).render(result, fail_on)
+    if to_stdout:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    if not args.quiet:
+        print_summary(result, console, verbose=args.verbose)
+        if not to_stdout:
+            console.print(f"report written to {args.output}")
+    return exit_code(result.results, fail_on)

@@ -1,0 +1,9 @@
+"""Reporters turn a finished ``Run`` into a file.
+
+``FORMATS`` maps a ``--format`` name to the module that renders it; each
+module has ``render(run, fail_on) -> str`` (and ``validate(text)`` in tests).
+"""
+
+FORMATS: dict[str, str] = {
+    "json": "controlcheck.reporters.json_report",
+}

@@ -1,0 +1,22 @@
+"""Choose and open the transport for a host target from its inventory entry."""
+
+from __future__ import annotations
+
+from controlcheck.inventory import Target
+from controlcheck.transports.base import Transport, TransportError
+from controlcheck.transports.local import LocalTransport
+
+
+def open_transport(target: Target) -> Transport:
+    kind = target.spec.get("transport", "ssh")
+    if kind == "local":
+        return LocalTransport(target.name, prefix=target.spec.get("exec_prefix", ()),
+                              use_sudo=bool(target.spec.get("sudo", False)))
+    if kind == "ssh":
+        try:
+            from controlcheck.transports.ssh import open_ssh
+        except ImportError as exc:
+            raise TransportError(f"{target.name}: the SSH transport is not available ({exc})") \
+                from exc
+        return open_ssh(target)
+    raise TransportError(f"{target.name}: unknown transport {kind!r}")
