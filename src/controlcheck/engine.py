@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,9 +65,10 @@ class Run:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(catalogue: Catalogue, inventory: Inventory) -> list[PlannedCheck]:
+def plan(catalogue: Catalogue, inventory: Inventory,
+         checks: Mapping[str, CheckSpec] | None = None) -> list[PlannedCheck]:
     """Every control × check × applicable target, in catalogue order."""
-    checks = registry()
+    checks = registry() if checks is None else checks
     items: list[PlannedCheck] = []
     for control in catalogue.controls:
         for ref in control.checks:
@@ -95,7 +96,9 @@ class Engine:
         secrets: Iterable[str] = (),
         observers: Sequence[Callable[[CheckResult], None]] = (),
         result_hooks: Sequence[ResultHook] = (),
+        checks: Mapping[str, CheckSpec] | None = None,
     ) -> None:
+        self.checks = registry() if checks is None else checks
         self.catalogue = catalogue
         self.inventory = inventory
         self.transport_factory = transport_factory
@@ -110,7 +113,7 @@ class Engine:
         self._sealed = False  # after an interrupt, late rows from running probes are dropped
 
     def run(self) -> Run:
-        items = plan(self.catalogue, self.inventory)
+        items = plan(self.catalogue, self.inventory, self.checks)
         run = Run(str(uuid.uuid4()), self.clock(), None, self.catalogue, self.inventory, [],
                   self.evidence, planned=len(items))
         by_target: dict[str, list[PlannedCheck]] = {}

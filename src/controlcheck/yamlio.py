@@ -132,8 +132,13 @@ def validate(doc: Document, schema_name: str) -> None:
     err = min(errors, key=sort_key)
     # Descend into "anyOf/oneOf" to the most specific reason.
     best = jsonschema.exceptions.best_match([err] + list(err.context or []))
+    path = list(best.absolute_path)
+    if best.validator == "additionalProperties" and isinstance(best.instance, dict):
+        extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
+        if extra:  # point at the offending key, not at its parent mapping
+            path.append(extra[0])
     where = "/".join(str(p) for p in best.absolute_path) or "(top level)"
-    raise doc.error(best.absolute_path, f"{where}: {_explain(best)}")
+    raise doc.error(path, f"{where}: {_explain(best)}")
 
 
 def _explain(err: jsonschema.ValidationError) -> str:

@@ -1,0 +1,51 @@
+"""`controlcheck run` on the embedded default inventory: the whole catalogue, every control."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from controlcheck.catalogue import load_catalogue
+from conftest import validate_report
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "controlcheck", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_default_run_reports_every_control_and_validates(tmp_path: Path) -> None:
+    proc = _run("run", cwd=tmp_path)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    validate_report(report)
+    ids = {c.id for c in load_catalogue().controls}
+    assert {c["id"] for c in report["controls"]} == ids
+    assert {r["control"] for r in report["results"]} == ids
+    # exit code agrees with the results
+    statuses = {r["status"] for r in report["results"]}
+    expected = 1 if "fail" in statuses else 3 if "error" in statuses else 0
+    assert proc.returncode == expected == report["run"]["exit_code"]
+    # targets the default inventory lacks are skipped with a hint, never passed
+    for r in report["results"]:
+        if r["target_kind"] in ("endpoint", "application", "devices"):
+            assert r["status"] == "skip" and "inventory" in r["message"]
+    assert "report written to report.json" in proc.stdout
+
+
+def test_report_to_stdout_keeps_stdout_pure_json(tmp_path: Path) -> None:
+    proc = _run("run", "--only", "PATCH", "--output", "-", cwd=tmp_path)
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    assert {r["control"] for r in report["results"]} == {"PATCH-01", "PATCH-02", "PATCH-03"}
+
+
+def test_controls_lists_framework_mapping(tmp_path: Path) -> None:
+    proc = _run("controls", "--framework", "iso27001", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0
+    listed = json.loads(proc.stdout)
+    assert {c["id"] for c in listed} == {c.id for c in load_catalogue().controls}
+    patch = next(c for c in listed if c["id"] == "PATCH-01")
+    assert patch["frameworks"] == {"iso27001": ["A.8.8"]}
