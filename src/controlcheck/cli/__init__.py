@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from controlcheck import __version__
 
-COMMANDS = ("run", "validate", "controls", "tls", "bundle", "keygen")
+COMMANDS = ("run", "validate", "controls", "diff", "tls", "bundle", "keygen")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--workers", type=int, default=32, help="targets checked at once (default 32)")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="deadline in seconds for each network step or command (default 30)")
+    p.add_argument("--baseline", type=Path, metavar="REPORT",
+                   help="an earlier report.json: show what changed since then")
+    p.add_argument("--history", type=Path, metavar="DIR",
+                   help="keep every report in DIR and show what changed since the previous run")
     p.add_argument("--verbose", "-v", action="store_true", help="show every result, not only findings")
     p.add_argument("--quiet", "-q", action="store_true", help="no terminal summary")
     p.set_defaults(func=run)
@@ -90,4 +94,30 @@ def run(args: argparse.Namespace) -> int:
         print_summary(result, console, verbose=args.verbose)
         if not to_stdout:
             console.print(f"report written to {args.output}")
+    _show_changes(args, result, fail_on, console)
     return exit_code(result.results, fail_on)
+
+
+def _show_changes(args: argparse.Namespace, result: object, fail_on: object, console: object) -> None:
+    """--baseline / --history: compare with an earlier run (JSON report either way)."""
+    if not (args.baseline or args.history):
+        return
+    from controlcheck import history
+    from controlcheck.reporters.diff_text import print_diff
+    from controlcheck.reporters.json_report import build_report, dumps
+
+    report = build_report(result, fail_on)  # type: ignore[arg-type]
+    older_path = args.baseline
+    if args.history:
+        stored = history.store(args.history, dumps(report), report)
+        older_path = older_path or history.previous(args.history, exclude=stored)
+    if older_path is None:
+        console.print("no earlier run in the history yet: nothing to compare")  # type: ignore[attr-defined]
+        return
+    try:
+        older = history.load_report(older_path)
+    except ConfigError as exc:
+        console.print(f"cannot compare: {exc.one_line()}")  # type: ignore[attr-defined]
+        return
+    if not args.quiet:
+        print_diff(history.diff_reports(older, report), console)  # type: ignore[arg-type]
