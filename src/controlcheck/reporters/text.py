@@ -26,9 +26,9 @@ def print_summary(run: Run, console: Console, *, verbose: bool = False) -> None:
         rows = [r for r in run.results if r.control == control.id]
         status = control_status(rows)
         counts = count_by_status(rows)
-        detail = " ".join(f"{k}:{v}" for k, v in counts.items() if v)
+        tally = " ".join(f"{k}:{v}" for k, v in counts.items() if v)
         table.add_row(control.id, f"[{STYLE[status]}]{status.value}[/]", control.severity.value,
-                      control.title, detail)
+                      control.title, tally)
     console.print(table)
 
     shown = [r for r in run.results
