@@ -49,3 +49,29 @@ def test_controls_lists_framework_mapping(tmp_path: Path) -> None:
     assert {c["id"] for c in listed} == {c.id for c in load_catalogue().controls}
     patch = next(c for c in listed if c["id"] == "PATCH-01")
     assert patch["frameworks"] == {"iso27001": ["A.8.8"]}
+
+
+def test_ctrl_c_writes_a_partial_report(tmp_path: Path) -> None:
+    import signal
+
+    # Every command on this host first sleeps 2 s, so the run is still busy when interrupted.
+    (tmp_path / "inv.yaml").write_text(
+        "hosts:\n"
+        "  - name: slow\n"
+        "    transport: local\n"
+        "    exec_prefix: [sh, -c, 'sleep 2; exec \"$0\" \"$@\"']\n")
+    proc = subprocess.Popen([sys.executable, "-m", "controlcheck", "run", "-i", "inv.yaml",
+                             "--workers", "1"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    report = json.loads((tmp_path / "report.json").read_text())
+    validate_report(report)
+    assert report["run"]["partial"] is True
+    assert any("interrupted" in r["message"] for r in report["results"])
+    # every planned row is there even though the run stopped early
+    assert {r["control"] for r in report["results"]} == {c.id for c in load_catalogue().controls}
+    assert "(partial run)" in out
