@@ -1,0 +1,188 @@
+"""Firewall parsers and judges on real captured outputs.
+
+``tests/data/firewall/nft/*.json``: each ``X.nft`` was loaded with ``nft -f`` in a
+throw-away network namespace and listed with ``nft -j list ruleset`` (nftables
+1.0.6, Debian 12).  ``iptables-nft-compat.json`` is the nft view of rules made
+with iptables-nft.  ``iptables/*.save``: ``iptables-save``/``ip6tables-save``
+(nf_tables backend) and ``iptables-legacy-save``/``ip6tables-legacy-save`` output
+from a namespace.  ``ss/``: ``ss -H -tulnp`` and ``/proc/net/*`` with a python
+listener set (wildcard, loopback, ``SO_BINDTODEVICE lo``, dual-stack, UDP).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlcheck.inventory import parse_ports
+from controlcheck.probes.firewall_rules import (
+    IPV4,
+    IPV6,
+    RulesetParseError,
+    judge_default_deny,
+    parse_iptables_save,
+    parse_nft_json,
+)
+from controlcheck.probes.listening import (
+    SocketParseError,
+    judge_listening,
+    parse_proc_net,
+    parse_ss,
+    summarise_ports,
+)
+
+DATA = Path(__file__).parent / "data" / "firewall"
+
+
+def nft(name: str):
+    return parse_nft_json((DATA / "nft" / f"{name}.json").read_text())
+
+
+def ipt(name: str, source: str):
+    return parse_iptables_save((DATA / "iptables" / f"{name}.save").read_text(), source)
+
+
+@pytest.mark.parametrize("name", ["inet-drop", "final-reject", "ip-and-ip6-drop",
+                                  "iptables-nft-compat", "two-tables"])
+def test_nft_default_deny_holds(name: str) -> None:
+    verdict = judge_default_deny([nft(name)], ipv6_enabled=True)
+    assert verdict.holds, verdict
+    assert verdict.uncovered == []
+
+
+@pytest.mark.parametrize(("name", "uncovered"), [
+    ("empty", [IPV4, IPV6]),
+    ("ip-only-drop", [IPV6]),  # an ip table leaves IPv6 open
+    ("policy-accept", [IPV4, IPV6]),
+    ("accept-all-first", [IPV4, IPV6]),  # policy drop, but 'counter accept' first
+    ("jump-accept-all", [IPV4, IPV6]),  # policy drop, but jumps to an accept-all chain
+    ("output-only-drop", [IPV4, IPV6]),  # drops output, not input
+    ("limit-drop-last", [IPV4, IPV6]),  # rate-limited drop is conditional
+])
+def test_nft_default_deny_fails(name: str, uncovered: list[str]) -> None:
+    verdict = judge_default_deny([nft(name)], ipv6_enabled=True)
+    assert not verdict.holds
+    assert verdict.uncovered == uncovered
+
+
+def test_ip_only_is_enough_without_ipv6_in_kernel() -> None:
+    assert judge_default_deny([nft("ip-only-drop")], ipv6_enabled=False).holds
+
+
+def test_nft_describes_why() -> None:
+    (chain,) = nft("accept-all-first").chains
+    assert chain.fallthrough == "accepts everything: rule 'counter accept'"
+    assert not chain.denies and chain.policy == "drop"
+    (chain,) = nft("jump-accept-all").chains
+    assert "via jump allow_all" in chain.fallthrough
+    (chain,) = nft("final-reject").chains
+    assert chain.denies and chain.fallthrough.startswith("final rule rejects")
+    assert nft("empty").empty and nft("empty").chains == ()
+
+
+def test_nft_xt_reject_target_counts_as_reject() -> None:
+    chains = {c.name: c for c in nft("iptables-nft-compat").chains}
+    assert chains["ip6 filter INPUT"].denies
+    assert "xt target REJECT" in chains["ip6 filter INPUT"].fallthrough
+
+
+def test_two_input_chains_one_dropping_suffices() -> None:
+    rs = nft("two-tables")
+    assert {c.name: c.denies for c in rs.chains} == {"inet audit input": False,
+                                                      "inet filter input": True}
+
+
+def test_nft_garbage_is_a_parse_error() -> None:
+    with pytest.raises(RulesetParseError):
+        parse_nft_json("Error: Could not process rule: Operation not permitted")
+
+
+def test_dormant_table_not_credited() -> None:
+    text = (DATA / "nft" / "inet-drop.json").read_text().replace(
+        '"name": "filter", "handle"', '"name": "filter", "flags": ["dormant"], "handle"', 1)
+    assert '"dormant"' in text
+    rs = parse_nft_json(text)
+    assert rs.chains == () and "dormant" in rs.notes[0]
+
+
+def test_iptables_policy_drop_and_final_reject() -> None:
+    v4 = ipt("nft-v4-policy-drop", "iptables")
+    v6 = ipt("nft-v6-final-reject", "ip6tables")
+    assert v4.chains[0].denies and v4.chains[0].families == {IPV4}
+    assert v6.chains[0].denies and v6.chains[0].families == {IPV6}
+    assert judge_default_deny([v4, v6], ipv6_enabled=True).holds
+    assert judge_default_deny([v4], ipv6_enabled=True).uncovered == [IPV6]
+
+
+def test_iptables_accept_before_drop_is_open() -> None:
+    rs = ipt("legacy-accept-then-drop", "iptables-legacy")
+    assert not rs.chains[0].denies
+    assert "accepts everything: rule '-A INPUT -j ACCEPT'" in rs.chains[0].fallthrough
+
+
+@pytest.mark.parametrize("name", ["legacy-v4-open", "legacy-v6-empty", "nft-empty"])
+def test_iptables_empty_or_open(name: str) -> None:
+    rs = ipt(name, "iptables")
+    assert rs.empty
+    assert not judge_default_deny([rs], ipv6_enabled=False).holds
+
+
+def test_iptables_interface_wide_accept_is_open() -> None:
+    text = ("*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n"
+            "-A INPUT -i eth0 -j ACCEPT\nCOMMIT\n")
+    (chain,) = parse_iptables_save(text, "iptables").chains
+    assert not chain.denies and "interface eth0" in chain.fallthrough
+
+
+def test_legacy_tables_union_with_nft() -> None:
+    # An open legacy table does not undo a dropping nft chain: packets pass both.
+    verdict = judge_default_deny([nft("inet-drop"), ipt("legacy-v4-open", "iptables-legacy")],
+                                 ipv6_enabled=True)
+    assert verdict.holds and len(verdict.open_chains) == 1
+
+
+# --------------------------------------------------------------------------- sockets
+
+
+def test_ss_parse_real_output() -> None:
+    listeners = parse_ss((DATA / "ss" / "netns-mixed.tulnp.txt").read_text())
+    by = {(x.proto, x.address, x.port): x for x in listeners}
+    assert by[("tcp", "0.0.0.0", 22)].process == "python3"
+    assert by[("tcp", "*", 8443)].loopback is False  # dual-stack wildcard
+    assert by[("tcp", "0.0.0.0", 6379)].interface == "lo"
+    loop = sorted((x.port, x.proto) for x in listeners if x.loopback)
+    assert loop == [(53, "tcp"), (323, "udp"), (6379, "tcp"), (9000, "tcp"), (9001, "tcp")]
+    assert len(listeners) == 11
+
+
+def test_ss_without_process_column() -> None:
+    listeners = parse_ss((DATA / "ss" / "netns-mixed.tuln.txt").read_text())
+    assert len(listeners) == 11 and all(x.process == "" for x in listeners)
+
+
+def test_proc_net_fallback_matches_ss_except_bound_device() -> None:
+    listeners = []
+    for name in ("tcp", "tcp6", "udp", "udp6"):
+        text = (DATA / "ss" / f"netns-mixed.proc-net-{name}.txt").read_text()
+        listeners += parse_proc_net(text, name[:3], name.endswith("6"))
+    exposed = {(x.port, x.proto) for x in listeners if not x.loopback}
+    # /proc/net cannot see SO_BINDTODEVICE, so 6379 on 0.0.0.0%lo counts (errs to fail).
+    assert exposed == {(22, "tcp"), (8080, "tcp"), (8443, "tcp"), (6379, "tcp"), (5353, "udp")}
+
+
+def test_judge_listening_against_allowlist() -> None:
+    listeners = parse_ss((DATA / "ss" / "netns-mixed.tulnp.txt").read_text())
+    verdict = judge_listening(listeners, parse_ports([22, "5353/udp", "8000-8500/tcp"]))
+    assert verdict.unexpected == ()
+    verdict = judge_listening(listeners, parse_ports([22, "5353/tcp"]))
+    assert sorted({(x.port, x.proto) for x in verdict.unexpected}) == [
+        (5353, "udp"), (8080, "tcp"), (8443, "tcp")]
+    assert len(verdict.loopback) == 5
+    assert summarise_ports(verdict.unexpected) == "5353/udp (python3), 8080/tcp (python3), " \
+        "8443/tcp (python3)"
+
+
+def test_ss_garbage_is_a_parse_error() -> None:
+    with pytest.raises(SocketParseError):
+        parse_ss("Cannot open netlink socket: Protocol not supported\n")
