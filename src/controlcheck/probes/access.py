@@ -1,23 +1,246 @@
-"""access checks — scaffold: every check answers error until its probe lands."""
+"""ACCESS host layer: sshd effective config, approved admins, UID 0 and empty passwords.
+
+Collect through ``ctx.run`` (``sshd -T``, ``getent``, ``cat`` of sudoers and
+shadow), judge with the pure functions in ``sshd_config`` and ``accounts``.
+``/etc/shadow`` is read with ``record=False``: only "user: empty/locked/set"
+is recorded, never a hash.
+"""
 
 from __future__ import annotations
 
+import posixpath
+
 from controlcheck.model import Outcome, TargetKind
+from controlcheck.probes.accounts import (
+    Account,
+    AccountParseError,
+    Group,
+    SudoersFile,
+    admin_group_members,
+    approval_for,
+    empty_password_logins,
+    extra_uid0,
+    includedir_entries,
+    parse_group,
+    parse_passwd,
+    parse_register,
+    parse_sudoers,
+    shadow_states,
+    sudo_users,
+)
 from controlcheck.probes.base import CheckContext, CheckSpec
+from controlcheck.probes.sshd_config import SshdParseError, judge_sshd, parse_sshd_t
+from controlcheck.transports.base import CommandResult
+
+_NOT_FOUND = 127
+_SSHD_PATHS = ("sshd", "/usr/sbin/sshd")
+_MATCH_NOTE = ("Match blocks are not evaluated for the global settings; list connection "
+               "specs in the 'match_specs' parameter to evaluate them")
 
 
-def _not_implemented(ctx: CheckContext) -> Outcome:
-    return Outcome.error("this check's probe is not implemented yet")
+class _Unreadable(Exception):
+    """A file or command the check needs could not be read; the message says which."""
+
+
+def _sshd_t(ctx: CheckContext, extra: list[str]) -> CommandResult | None:
+    for path in _SSHD_PATHS:
+        result = ctx.run([path, "-T", *extra])
+        if result.exit_status != _NOT_FOUND:
+            return result
+    return None
+
+
+def check_ssh_config(ctx: CheckContext) -> Outcome:
+    name = ctx.target.name
+    allowed_root = list(ctx.params["permit_root_login"])
+    specs: list[tuple[str, list[str]]] = [("global", [])]
+    specs += [(f"-C {s}", ["-C", s]) for s in ctx.params.get("match_specs", [])]
+    problems: list[str] = []
+    notes: list[str] = []
+    for label, extra in specs:
+        result = _sshd_t(ctx, extra)
+        if result is None:
+            return Outcome.skipped(f"{name}: no sshd installed (no SSH server to check)",
+                                   ctx.collected)
+        if not result.ok:
+            why = (result.err_text.strip() or result.text.strip())[:300]
+            hint = ("/run/sshd exists only while sshd runs: is the SSH server stopped?"
+                    if "privilege separation directory" in why else
+                    "it needs root: run as root or set 'sudo: true' for this host")
+            return Outcome.error(
+                f"{name}: 'sshd -T' failed (exit {result.exit_status}): {why}; {hint}",
+                ctx.collected)
+        try:
+            config = parse_sshd_t(result.text)
+        except SshdParseError as exc:
+            return Outcome.error(f"{name}: {exc}", ctx.collected)
+        verdict = judge_sshd(config, allowed_root)
+        prefix = "" if label == "global" else f"[{label}] "
+        problems += [prefix + p for p in verdict.problems]
+        notes += [prefix + n for n in verdict.notes]
+    if not ctx.params.get("match_specs"):
+        notes.append(_MATCH_NOTE)
+    tail = f" ({'; '.join(notes)})" if notes else ""
+    if problems:
+        return Outcome.failed(
+            f"{name}: sshd allows root or password login: {'; '.join(problems)}. Set "
+            "PermitRootLogin no, PasswordAuthentication no, KbdInteractiveAuthentication no, "
+            f"PermitEmptyPasswords no{tail}", ctx.collected, problems=problems)
+    return Outcome.passed(f"{name}: sshd allows neither root login nor passwords{tail}",
+                          ctx.collected)
+
+
+def _getent(ctx: CheckContext, database: str) -> str:
+    result = ctx.run(["getent", database])
+    if not result.ok:
+        # getent missing (minimal images): the local files are the database then.
+        result = ctx.run(["cat", f"/etc/{database}"])
+        if not result.ok:
+            raise _Unreadable(f"cannot read the {database} database (getent and /etc/{database})")
+    return result.text
+
+
+def _accounts(ctx: CheckContext) -> tuple[list[Account], list[Group]]:
+    try:
+        return parse_passwd(_getent(ctx, "passwd")), parse_group(_getent(ctx, "group"))
+    except AccountParseError as exc:
+        raise _Unreadable(str(exc)) from exc
+
+
+def _read(ctx: CheckContext, path: str) -> str:
+    result = ctx.run(["cat", "--", path])
+    if not result.ok:
+        why = result.err_text.strip() or f"exit {result.exit_status}"
+        raise _Unreadable(f"cannot read {path}: {why}")
+    return result.text
+
+
+def _sudoers(ctx: CheckContext) -> list[SudoersFile]:
+    """/etc/sudoers and everything it includes (files and @includedir directories)."""
+    files: list[SudoersFile] = []
+    queue = ["/etc/sudoers"]
+    seen: set[str] = set()
+    while queue:
+        path = queue.pop(0)
+        if path in seen or len(seen) > 128:
+            continue
+        seen.add(path)
+        parsed = parse_sudoers(_read(ctx, path))
+        files.append(parsed)
+        base = posixpath.dirname(path)
+        queue += [posixpath.join(base, p) for p in parsed.includes]
+        for d in parsed.includedirs:
+            d = posixpath.join(base, d)
+            listing = ctx.run(["ls", "-1A", "--", d])
+            if not listing.ok:
+                if "No such file" in listing.err_text:
+                    continue  # sudo ignores a missing includedir
+                raise _Unreadable(f"cannot list {d}: {listing.err_text.strip()}")
+            queue += [posixpath.join(d, n) for n in includedir_entries(listing.text.splitlines())]
+    return files
+
+
+def check_admins_approved(ctx: CheckContext) -> Outcome:
+    name = ctx.target.name
+    groups_wanted = list(ctx.target.spec.get("admin_groups") or ctx.params["admin_groups"])
+    try:
+        accounts, groups = _accounts(ctx)
+        admins = admin_group_members(accounts, groups, groups_wanted)
+        for user, why in sudo_users(_sudoers(ctx), accounts, groups).items():
+            admins.setdefault(user, []).extend(w for w in why if w not in admins.get(user, []))
+    except _Unreadable as exc:
+        return Outcome.error(f"{name}: {exc}; run as root or set 'sudo: true' for this host",
+                             ctx.collected)
+    try:
+        register = parse_register(ctx.inventory.access_register)
+    except (ValueError, KeyError) as exc:
+        return Outcome.error(f"{name}: access register entry not understood: {exc}",
+                             ctx.collected)
+    host_names = [ctx.target.name, *ctx.target.groups, *ctx.target.tags]
+    today = ctx.now.date()
+    unapproved: list[str] = []
+    approved: list[str] = []
+    for user in sorted(admins):
+        approval, reason = approval_for(user, host_names, register, today)
+        if approval is None:
+            via = "; ".join(admins[user])
+            unapproved.append(f"{user} ({reason}; admin via {via})")
+        else:
+            approved.append(f"{user} ({approval.approval})")
+    groups_text = ", ".join(groups_wanted)
+    if unapproved:
+        empty = " The access register is empty." if not register else ""
+        return Outcome.failed(
+            f"{name}: {len(unapproved)} admin(s) without a valid approval: "
+            f"{'; '.join(unapproved)}.{empty} Remove their admin rights or record the approval "
+            "in access_register", ctx.collected, unapproved=[u.split(" ")[0] for u in unapproved])
+    if not admins:
+        return Outcome.passed(f"{name}: no admins besides root (groups {groups_text}, sudoers)",
+                              ctx.collected)
+    return Outcome.passed(f"{name}: every admin is approved: {', '.join(approved)} "
+                          f"(groups {groups_text}, sudoers)", ctx.collected)
+
+
+def check_uid0(ctx: CheckContext) -> Outcome:
+    name = ctx.target.name
+    try:
+        accounts, _ = _accounts(ctx)
+    except _Unreadable as exc:
+        return Outcome.error(f"{name}: {exc}", ctx.collected)
+    uid0 = extra_uid0(accounts)
+    problems = []
+    if uid0:
+        problems.append(f"accounts other than root with UID 0: {', '.join(uid0)}")
+    unreadable = ""
+    if ctx.params["check_empty_passwords"]:
+        shadow = ctx.run(["cat", "--", "/etc/shadow"], record=False)
+        if shadow.ok:
+            states = shadow_states(shadow.text)
+            # Redacted record: the state per user, never the hash.
+            ctx.note("/etc/shadow password states (hashes not recorded)",
+                     "".join(f"{u}: {s}\n" for u, s in sorted(states.items())))
+            empty = empty_password_logins(accounts, states)
+            if empty:
+                problems.append("login-capable accounts with an empty password: "
+                                + ", ".join(empty))
+        else:
+            unreadable = (f"cannot read /etc/shadow ({shadow.err_text.strip()[:120]}) to look "
+                          "for empty passwords")
+    if problems:
+        extra = f" (also: {unreadable})" if unreadable else ""
+        return Outcome.failed(
+            f"{name}: {'; '.join(problems)}{extra}. Give each account its own UID and lock or "
+            "set a password on every login account", ctx.collected, uid0=uid0)
+    if unreadable:
+        return Outcome.error(f"{name}: no extra UID 0 account, but {unreadable}; run as root "
+                             "or set 'sudo: true' for this host", ctx.collected)
+    checked = " and no login account has an empty password" \
+        if ctx.params["check_empty_passwords"] else ""
+    return Outcome.passed(f"{name}: only root has UID 0{checked}", ctx.collected)
 
 
 CHECKS = (
-    CheckSpec('host.access.ssh-config', TargetKind.HOST, _not_implemented,
+    CheckSpec('host.access.ssh-config', TargetKind.HOST, check_ssh_config,
               'root login, password or empty-password login allowed (sshd -T)',
-              {}),
-    CheckSpec('host.access.admins-approved', TargetKind.HOST, _not_implemented,
+              {"permit_root_login": {
+                  "type": "array", "items": {"enum": ["no", "prohibit-password",
+                                                      "without-password",
+                                                      "forced-commands-only", "yes"]},
+                  "default": ["no"],
+                  "description": "PermitRootLogin values that pass"},
+               "match_specs": {
+                   "type": "array", "items": {"type": "string"}, "default": [],
+                   "description": "connection specs for 'sshd -T -C' (e.g. "
+                                  "'user=root,host=jump,addr=10.0.0.5') to evaluate Match blocks"}}),
+    CheckSpec('host.access.admins-approved', TargetKind.HOST, check_admins_approved,
               'an admin-group member is not in the approved access register',
-              {}),
-    CheckSpec('host.access.uid0', TargetKind.HOST, _not_implemented,
+              {"admin_groups": {
+                  "type": "array", "items": {"type": "string"},
+                  "default": ["sudo", "wheel", "admin"],
+                  "description": "admin groups when the host sets no admin_groups"}}),
+    CheckSpec('host.access.uid0', TargetKind.HOST, check_uid0,
               'an account other than root has UID 0',
-              {}),
+              {"check_empty_passwords": {
+                  "type": "boolean", "default": True,
+                  "description": "also fail on login accounts with an empty password hash"}}),
 )

@@ -1,0 +1,182 @@
+"""ACCESS parsers and judges on real captured outputs.
+
+``sshd/*.sshd-T.txt``: ``sshd -T -f X.conf -h <hostkey>`` (OpenSSH 9.2p1, Debian 12)
+run as root in a private mount namespace with /run/sshd; ``stock-debian12`` is
+Debian's shipped sshd_config without its Include.  ``missing-privsep.stderr.txt``
+is what ``sshd -T`` prints when /run/sshd is absent (sshd not running).
+``accounts/debian12-base.*``: ``getent passwd/group`` of this machine.
+``accounts/lab.*``: a lab host after ``useradd``, ``passwd -d`` (eve, svc),
+``chpasswd`` with a throw-away test password (mallory, locked) and ``usermod -L``.
+``sudoers/``: Debian's /etc/sudoers and a richer file checked with ``visudo -cf``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from controlcheck.probes.accounts import (
+    admin_group_members,
+    approval_for,
+    empty_password_logins,
+    extra_uid0,
+    includedir_entries,
+    parse_group,
+    parse_passwd,
+    parse_register,
+    parse_sudoers,
+    shadow_states,
+    sudo_users,
+)
+from controlcheck.probes.sshd_config import SshdParseError, judge_sshd, parse_sshd_t
+
+DATA = Path(__file__).parent / "data" / "access"
+
+
+def sshd(name: str) -> dict[str, str]:
+    return parse_sshd_t((DATA / "sshd" / f"{name}.sshd-T.txt").read_text())
+
+
+def test_hardened_passes() -> None:
+    verdict = judge_sshd(sshd("hardened"), ["no"])
+    assert verdict.ok and verdict.notes == ()
+
+
+def test_weak_fails_on_everything() -> None:
+    verdict = judge_sshd(sshd("weak"), ["no"])
+    assert verdict.problems == (
+        "PermitRootLogin is 'yes' (allowed: no)",
+        "PasswordAuthentication is 'yes'",
+        "kbdinteractiveauthentication is 'yes' with UsePAM 'yes' (PAM asks for the password)",
+        "PermitEmptyPasswords is 'yes'",
+    )
+
+
+def test_stock_debian_fails_root_key_login_and_passwords() -> None:
+    verdict = judge_sshd(sshd("stock-debian12"), ["no"])
+    assert verdict.problems == ("PermitRootLogin is 'without-password' (allowed: no)",
+                                "PasswordAuthentication is 'yes'")
+
+
+def test_prohibit_password_only_passes_when_allowed() -> None:
+    config = sshd("prohibit-password")
+    assert config["permitrootlogin"] == "without-password"  # sshd -T prints the old name
+    assert not judge_sshd(config, ["no"]).ok
+    assert judge_sshd(config, ["no", "prohibit-password"]).ok
+
+
+def test_forced_commands_only_is_root_login_by_default() -> None:
+    assert not judge_sshd(sshd("forced-commands"), ["no"]).ok
+    assert judge_sshd(sshd("forced-commands"), ["no", "forced-commands-only"]).ok
+
+
+def test_kbdinteractive_with_pam_fails() -> None:
+    verdict = judge_sshd(sshd("kbdint-pam"), ["no"])
+    assert len(verdict.problems) == 1 and "UsePAM 'yes'" in verdict.problems[0]
+
+
+def test_password_as_second_factor_passes_with_note() -> None:
+    verdict = judge_sshd(sshd("mfa-password"), ["no"])
+    assert verdict.ok and "publickey,password" in verdict.notes[0]
+
+
+def test_match_block_only_seen_with_connection_spec() -> None:
+    assert judge_sshd(sshd("match-override"), ["no"]).ok
+    matched = judge_sshd(sshd("match-override.C-10.9.1.2"), ["no"])
+    assert matched.problems == ("PermitRootLogin is 'yes' (allowed: no)",
+                                "PasswordAuthentication is 'yes'")
+
+
+def test_sshd_error_text_is_not_a_config() -> None:
+    with pytest.raises(SshdParseError):
+        parse_sshd_t((DATA / "sshd" / "missing-privsep.stderr.txt").read_text())
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def accounts(name: str):
+    base = DATA / "accounts"
+    return (parse_passwd((base / f"{name}.passwd").read_text()),
+            parse_group((base / f"{name}.group").read_text()))
+
+
+def test_uid0_only_root_on_real_machine() -> None:
+    users, _ = accounts("debian12-base")
+    assert extra_uid0(users) == []
+    toor = "toor:x:0:0:backdoor:/root:/bin/bash\n"
+    text = (DATA / "accounts" / "debian12-base.passwd").read_text() + toor
+    assert extra_uid0(parse_passwd(text)) == ["toor"]
+
+
+def test_shadow_states_never_keep_hashes() -> None:
+    text = (DATA / "accounts" / "lab.shadow").read_text()
+    states = shadow_states(text)
+    assert states["eve"] == "empty" and states["svc"] == "empty"
+    assert states["mallory"] == "set" and states["locked"] == "locked"
+    assert states["root"] == "no password" and states["sshd"] == "locked"
+    assert all("$" not in v for v in states.values())
+
+
+def test_empty_password_only_counts_login_accounts() -> None:
+    users, _ = accounts("lab")
+    states = shadow_states((DATA / "accounts" / "lab.shadow").read_text())
+    assert empty_password_logins(users, states) == ["eve"]  # svc has nologin
+
+
+def test_admin_group_members_include_primary_gid() -> None:
+    users, groups = accounts("lab")
+    assert admin_group_members(users, groups, ["sudo", "wheel", "admin"]) == {
+        "auditor": ["group sudo"]}
+    # eve's primary group made an admin group: she counts, though not listed as member.
+    assert admin_group_members(users, groups, ["eve"]) == {"eve": ["primary group eve"]}
+
+
+def test_sudoers_debian_default() -> None:
+    parsed = parse_sudoers((DATA / "sudoers" / "debian12.sudoers").read_text())
+    assert [g.principal for g in parsed.grants] == ["root", "%sudo"]
+    assert parsed.includedirs == ("/etc/sudoers.d",)
+
+
+def test_sudoers_rich() -> None:
+    parsed = parse_sudoers((DATA / "sudoers" / "rich.sudoers").read_text())
+    assert [g.principal for g in parsed.grants] == [
+        "root", "%sudo", "alice", "bob", "OPS", "DBA", "nagios", "#1300"]
+    assert parsed.includes == ("/etc/sudoers.local",)
+    assert parsed.user_aliases["OPS"] == ("carol", "dave", "%netadmins")
+    users, groups = accounts("lab")
+    found = sudo_users([parsed], users, groups)
+    assert "root" not in found
+    assert {"auditor", "alice", "bob", "carol", "dave", "nagios", "#1200", "#1300"} <= set(found)
+    assert found["nagios"][0].startswith("sudoers: nagios ALL=(root) NOPASSWD:")
+
+
+def test_sudoers_all_users_grant_names_everyone() -> None:
+    users, groups = accounts("lab")
+    found = sudo_users([parse_sudoers("ALL ALL=(ALL) ALL\n")], users, groups)
+    assert set(found) == {u.name for u in users} - {"root"}
+
+
+def test_includedir_rules() -> None:
+    assert includedir_entries(["README", "90-lab", "x.dpkg-old", "bak~", ""]) == [
+        "90-lab", "README"]
+
+
+def test_register_approval_hosts_and_expiry() -> None:
+    register = parse_register([
+        {"user": "alice", "approval": "CHG-1"},
+        {"user": "bob", "approval": "CHG-2", "hosts": ["web*"]},
+        {"user": "carol", "approval": "CHG-3", "expires": "2024-01-31"},
+        {"user": "dave", "approval": "CHG-4", "expires": date(2099, 1, 1), "hosts": ["prod"]},
+    ])
+    today = date(2025, 6, 1)
+    assert approval_for("alice", ["db1"], register, today)[0] is not None
+    assert approval_for("bob", ["db1"], register, today)[1] == \
+        "register entry CHG-2 does not cover this host"
+    assert approval_for("bob", ["web3"], register, today)[0] is not None
+    assert approval_for("carol", ["db1"], register, today)[1] == \
+        "approval CHG-3 expired on 2024-01-31"
+    assert approval_for("dave", ["db1", "prod"], register, today)[0] is not None  # group
+    assert approval_for("zed", ["db1"], register, today) == (None, "not in the access register")
