@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controlcheck.inventory import Target
 from controlcheck.transports.base import Transport, TransportError
 from controlcheck.transports.local import LocalTransport
 
+if TYPE_CHECKING:
+    from controlcheck.transports.ssh_settings import SSHOptions
 
-def open_transport(target: Target) -> Transport:
+
+def open_transport(target: Target, ssh_options: SSHOptions | None = None) -> Transport:
+    """Open ``target``'s transport; ``ssh_options`` are the run's SSH settings
+    (the CLI binds them with ``functools.partial``)."""
     kind = target.spec.get("transport", "ssh")
     if kind == "local":
         return LocalTransport(target.name, prefix=target.spec.get("exec_prefix", ()),
@@ -18,5 +25,5 @@ def open_transport(target: Target) -> Transport:
         except ImportError as exc:
             raise TransportError(f"{target.name}: the SSH transport is not available ({exc})") \
                 from exc
-        return open_ssh(target)
+        return open_ssh(target, ssh_options)
     raise TransportError(f"{target.name}: unknown transport {kind!r}")
