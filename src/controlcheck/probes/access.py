@@ -63,7 +63,7 @@ def check_ssh_config(ctx: CheckContext) -> Outcome:
             return Outcome.skipped(f"{name}: no sshd installed (no SSH server to check)",
                                    ctx.collected)
         if not result.ok:
-            why = (result.err_text.strip() or result.text.strip())[:300]
+            why = " ".join((result.err_text.strip() or result.text.strip()).split())[:300]
             hint = ("/run/sshd exists only while sshd runs: is the SSH server stopped?"
                     if "privilege separation directory" in why else
                     "it needs root: run as root or set 'sudo: true' for this host")

@@ -57,7 +57,7 @@ def _collect_rulesets(ctx: CheckContext) -> tuple[list[Ruleset], list[str], list
             continue
         found.append(label)
         if result.exit_status != 0 or _denied(result):
-            why = (result.err_text.strip() or result.text.strip())[:200]
+            why = " ".join((result.err_text.strip() or result.text.strip()).split())[:200]
             unreadable.append(f"{' '.join(argv)} exited {result.exit_status}: {why}")
             continue
         try:
@@ -120,12 +120,14 @@ def check_default_deny(ctx: CheckContext) -> Outcome:
     if all(rs.empty for rs in rulesets) or not any(rs.chains for rs in rulesets):
         what = "no firewall ruleset is loaded (no input chain in any table)"
     else:
-        seen = "; ".join(c.describe() for c in verdict.open_chains) or "none"
-        covered = [f"{f} by {c[0].source} '{c[0].name}'"
+        # Untouched tables (legacy iptables with policy ACCEPT and no rules) are noise.
+        quiet = {c for rs in rulesets if rs.empty for c in rs.chains}
+        seen = "; ".join(c.describe() for c in verdict.open_chains if c not in quiet)
+        covered = [f"{f} is: {c[0].source} '{c[0].name}', {c[0].fallthrough}"
                    for f, c in verdict.denying.items() if c and f in verdict.families_needed]
         what = (f"{open_fams} input is not default-deny"
-                + (f" (only {', '.join(covered)} drops by default)" if covered else "")
-                + f"; input chains seen: {seen}")
+                + (f" ({'; '.join(covered)})" if covered else "")
+                + (f"; open input chains: {seen}" if seen else ""))
     return Outcome.failed(
         f"{name}: {what}. Load a ruleset whose input chain drops by default for "
         f"{open_fams} (e.g. an 'inet' table with 'policy drop', which covers IPv4 and IPv6)"
