@@ -1,0 +1,161 @@
+"""ACCESS host checks against real lab hosts: own sshd config, accounts, sudoers, shadow."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+if os.geteuid() != 0:
+    pytest.skip("the lab needs root", allow_module_level=True)
+
+from hostlayer_fixtures import (  # noqa: E402
+    COMPLIANT_NFT,
+    HARDENED_SSHD,
+    WEAK_SSHD,
+    Lab,
+    evidence_text,
+    load_nft,
+    results,
+    run_hosts,
+)
+
+from controlcheck.model import Status  # noqa: E402
+
+SSH = "host.access.ssh-config"
+ADMINS = "host.access.admins-approved"
+UID0 = "host.access.uid0"
+REGISTER = [{"user": "auditor", "approval": "LAB-1"}]
+TEST_PASSWORD = "lab-test-password-not-secret"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    lab = Lab()
+    try:
+        for name in ("ac-good", "ac-weak", "ac-admin", "ac-uid0", "ac-emptypw", "ac-nosshd"):
+            lab.add_host(name)
+        lab.start_all()
+        for h in lab.hosts.values():
+            h.write_file("/etc/ssh/sshd_config.d/50-hardening.conf",
+                         WEAK_SSHD if h.name == "ac-weak" else HARDENED_SSHD)
+        good = lab.host("ac-good")
+        load_nft(good, COMPLIANT_NFT)
+        # A normal user with a real password hash: must be reported as "set", never the hash.
+        good.exec(["useradd", "-m", "-s", "/bin/bash", "alice"])
+        good.exec(["chpasswd"], input=f"alice:{TEST_PASSWORD}\n")
+        admin = lab.host("ac-admin")
+        admin.exec(["useradd", "-m", "-s", "/bin/bash", "-G", "sudo", "mallory"])
+        admin.exec(["useradd", "-m", "-s", "/bin/bash", "ops"])
+        admin.write_file("/etc/sudoers.d/ops", "ops ALL=(root) /usr/bin/systemctl\n", 0o440)
+        lab.host("ac-uid0").exec(["useradd", "-o", "-u", "0", "-g", "0", "-M", "toor"])
+        emptypw = lab.host("ac-emptypw")
+        emptypw.exec(["useradd", "-m", "-s", "/bin/bash", "eve"])
+        emptypw.exec(["passwd", "-d", "eve"])
+        lab.host("ac-nosshd").remove_file("/usr/sbin/sshd")  # PID 1 keeps running
+        yield lab
+    finally:
+        lab.teardown()
+
+
+def test_ssh_config(lab: Lab, tmp_path: Path) -> None:
+    hosts = [(lab.host(n), {}) for n in ("ac-good", "ac-weak", "ac-nosshd")]
+    res = results(run_hosts(tmp_path, hosts, [SSH]), SSH)
+    good, weak, nosshd = res["ac-good"], res["ac-weak"], res["ac-nosshd"]
+    assert good.status == Status.PASS, good.message
+    assert "Match blocks are not evaluated" in good.message
+    assert weak.status == Status.FAIL, weak.message
+    assert "PermitRootLogin is 'yes' (allowed: no); PasswordAuthentication is 'yes'" \
+        in weak.message
+    assert nosshd.status == Status.SKIP, nosshd.message
+
+
+def test_ssh_config_match_spec(lab: Lab, tmp_path: Path) -> None:
+    host = lab.host("ac-good")
+    host.write_file("/etc/ssh/sshd_config.d/60-match.conf",
+                    "Match Address 10.9.0.0/16\n    PasswordAuthentication yes\n")
+    try:
+        run = run_hosts(tmp_path, [(host, {})], [SSH])
+        assert results(run, SSH)["ac-good"].status == Status.PASS  # global view only
+        catalogue_params = {"match_specs": ["user=root,host=jump,addr=10.9.1.2"]}
+        run = _run_with_params(tmp_path, host, catalogue_params)
+        r = results(run, SSH)["ac-good"]
+        assert r.status == Status.FAIL, r.message
+        assert "[-C user=root,host=jump,addr=10.9.1.2] PasswordAuthentication is 'yes'" \
+            in r.message
+    finally:
+        host.remove_file("/etc/ssh/sshd_config.d/60-match.conf")
+
+
+def _run_with_params(tmp_path: Path, host, params: dict):  # type: ignore[no-untyped-def]
+    """The packaged ACCESS catalogue with parameters set on host.access.ssh-config."""
+    import yaml
+
+    from controlcheck.catalogue import default_catalogue_dir, load_catalogue
+    from controlcheck.engine import Engine
+    from controlcheck.inventory import load_inventory
+    from controlcheck.transports.factory import open_transport
+
+    src = yaml.safe_load((default_catalogue_dir() / "access.yaml").read_text())
+    for control in src["controls"]:
+        for check in control["checks"]:
+            if check["id"] == SSH:
+                check["params"] = params
+    cat_dir = tmp_path / "controls"
+    cat_dir.mkdir()
+    (cat_dir / "access.yaml").write_text(yaml.safe_dump(src, allow_unicode=True))
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(yaml.safe_dump({"hosts": [{"name": host.name, "transport": "local",
+                                              "exec_prefix": host.exec_prefix()}]}))
+    catalogue = load_catalogue(cat_dir).select([SSH])
+    return Engine(catalogue, load_inventory(inv), transport_factory=open_transport).run()
+
+
+def test_admins_approved(lab: Lab, tmp_path: Path) -> None:
+    hosts = [(lab.host(n), {}) for n in ("ac-good", "ac-admin")]
+    res = results(run_hosts(tmp_path, hosts, [ADMINS], register=REGISTER), ADMINS)
+    good, admin = res["ac-good"], res["ac-admin"]
+    assert good.status == Status.PASS, good.message
+    assert "auditor (LAB-1)" in good.message
+    assert admin.status == Status.FAIL, admin.message
+    assert "2 admin(s) without a valid approval" in admin.message
+    assert "mallory (not in the access register; admin via group sudo" in admin.message
+    assert "ops (not in the access register; admin via sudoers: ops ALL=(root) " \
+        "/usr/bin/systemctl)" in admin.message
+
+
+def test_admins_empty_register_and_expired(lab: Lab, tmp_path: Path) -> None:
+    host = lab.host("ac-good")
+    r = results(run_hosts(tmp_path, [(host, {})], [ADMINS]), ADMINS)["ac-good"]
+    assert r.status == Status.FAIL and "The access register is empty." in r.message
+    expired = [{"user": "auditor", "approval": "LAB-0", "expires": "2020-01-01"}]
+    r = results(run_hosts(tmp_path, [(host, {})], [ADMINS], register=expired),
+                ADMINS)["ac-good"]
+    assert r.status == Status.FAIL and "approval LAB-0 expired on 2020-01-01" in r.message
+
+
+def test_uid0_and_empty_passwords(lab: Lab, tmp_path: Path) -> None:
+    hosts = [(lab.host(n), {}) for n in ("ac-good", "ac-uid0", "ac-emptypw")]
+    run = run_hosts(tmp_path, hosts, [UID0])
+    res = results(run, UID0)
+    good, uid0, emptypw = res["ac-good"], res["ac-uid0"], res["ac-emptypw"]
+    assert good.status == Status.PASS, good.message
+    assert uid0.status == Status.FAIL and "UID 0: toor" in uid0.message
+    assert emptypw.status == Status.FAIL, emptypw.message
+    assert "login-capable accounts with an empty password: eve" in emptypw.message
+    # Evidence records states, never hashes.
+    text = evidence_text(run, "ac-good")
+    assert "alice: set" in text and "auditor: no password" in text
+    assert "$y$" not in text and "$6$" not in text
+    assert "$y$" in lab.host("ac-good").read_file("/etc/shadow").decode()
+
+
+def test_unprivileged_is_error_not_pass(lab: Lab, tmp_path: Path) -> None:
+    run = run_hosts(tmp_path, [(lab.host("ac-good"), {})], [SSH, ADMINS, UID0],
+                    register=REGISTER, prefix_user="auditor")
+    for check in (SSH, ADMINS, UID0):
+        r = results(run, check)["ac-good"]
+        assert r.status == Status.ERROR, (check, r.message)
+        assert "sudo: true" in r.message
