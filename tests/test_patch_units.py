@@ -304,3 +304,33 @@ def test_os_supported_subscription_accepted() -> None:
     out = judge_os_supported("h", osr, lookup(load_table(), osr),
                              dict(EOL_PARAMS, accept_subscription_support=True), NOW)
     assert out.status == Status.PASS and "Ubuntu Pro ESM" in out.message
+
+
+# --------------------------------------------------------------------------- lab captures
+
+
+def _section(text: str, command: str) -> str:
+    """One command's output out of a probe evidence capture (``$ cmd`` blocks)."""
+    out = text.split(f"$ {command}\n", 1)[1]
+    return out.split("\n$ ", 1)[0]
+
+
+def test_lab_capture_security_update_without_release_version() -> None:
+    text = _section(read("lab-pending-evidence.txt"),
+                    "apt-get -s -o Debug::NoLocking=1 dist-upgrade")
+    ups = parse_apt_simulation(text)
+    assert [(u.package, u.installed, u.available, u.security) for u in ups] == [
+        ("lab-dummy", "1.0", "1.1", True)]
+    assert ups[0].origin == "Debian-Security:bookworm-security"
+
+
+def test_lab_capture_unattended_upgrades_config_passes() -> None:
+    cap = read("lab-auto-updates-evidence.txt")
+    cfg = parse_apt_config(_section(cap, "apt-config dump"))
+    assert cfg["Unattended-Upgrade::Origins-Pattern"][-1].endswith("label=Debian-Security")
+    timers = dict(zip(["apt-daily.timer", "apt-daily-upgrade.timer"],
+                      _section(cap, "systemctl is-enabled apt-daily.timer "
+                                    "apt-daily-upgrade.timer").split()[4:6], strict=True))
+    st = AutoUpdateState("apt", True, {k: v[-1] for k, v in cfg.items()},
+                         tuple(cfg["Unattended-Upgrade::Origins-Pattern"]), timers)
+    assert judge_auto_updates("h", st).status == Status.PASS
