@@ -228,9 +228,9 @@ def sudo_users(files: Sequence[SudoersFile], accounts: Sequence[Account],
             add(principal, why)  # non-Unix group / netgroup: cannot be resolved here
         elif principal.startswith("%#"):
             gid = int(principal[2:]) if principal[2:].isdigit() else -1
-            for g in groups:
-                if g.gid == gid:
-                    expand(f"%{g.name}", why, depth + 1)
+            for grp in groups:
+                if grp.gid == gid:
+                    expand(f"%{grp.name}", why, depth + 1)
         elif principal.startswith("%"):
             g = group_by_name.get(principal[1:])
             if g is None:
