@@ -6,4 +6,6 @@ module has ``render(run, fail_on) -> str`` (and ``validate(text)`` in tests).
 
 FORMATS: dict[str, str] = {
     "json": "controlcheck.reporters.json_report",
+    "html": "controlcheck.reporters.html",
+    "oscal": "controlcheck.reporters.oscal",
 }
