@@ -129,17 +129,31 @@ def lab() -> Iterator[Lab]:
         lab.teardown()
 
 
-def run_check(h: Host, check_id: str, **params: Any) -> tuple[Outcome, CheckContext]:
+def run_check(h: Host, check_id: str, *, ssh: bool = False,
+              **params: Any) -> tuple[Outcome, CheckContext]:
     spec = registry()[check_id]
     control = next(c for c in load_catalogue().controls
                    if any(ref.id == check_id for ref in c.checks))
-    target = Target(h.name, TargetKind.HOST, {"name": h.name})
+    if ssh:  # the same probe over real SSH as the unprivileged auditor, no sudo
+        from controlcheck.transports.ssh import open_ssh
+        from controlcheck.transports.ssh_settings import SSHOptions
+        target = Target(h.name, TargetKind.HOST, {"address": h.address, "user": "auditor",
+                                                  "key_file": str(h.lab.client_key_path)})
+        opts = SSHOptions(ssh_config=None, known_hosts=(h.lab.known_hosts_path,),
+                          use_agent=False, connect_timeout=2.0, banner_timeout=2.0,
+                          auth_timeout=3.0)
+        session = TargetSession(target, lambda: open_ssh(target, opts))
+    else:
+        target = Target(h.name, TargetKind.HOST, {"name": h.name})
+        session = TargetSession(target, lambda: LocalTransport(h.name, prefix=h.exec_prefix()))
     inventory = Inventory(None, Path("."), [target], {}, {}, [], "lab")
-    session = TargetSession(target, lambda: LocalTransport(h.name, prefix=h.exec_prefix()))
     ctx = CheckContext(target=target, params={**spec.defaults(), **params}, control=control,
                        session=session, evidence=EvidenceStore(lambda: datetime.now(UTC)),
                        clock=lambda: datetime.now(UTC), inventory=inventory)
-    return spec.func(ctx), ctx
+    try:
+        return spec.func(ctx), ctx
+    finally:
+        session.close()
 
 
 def _capture(ctx: CheckContext, name: str) -> None:
@@ -233,7 +247,10 @@ def test_os_eol_fails(lab: Lab) -> None:
 def test_unknown_os_is_error(lab: Lab) -> None:
     h = lab.host("pend")
     h.write_file("/etc/os-release", 'ID=plan9\nVERSION_ID="4"\n')
-    out, _ = run_check(h, "host.patch.os-supported")
+    try:
+        out, _ = run_check(h, "host.patch.os-supported")
+    finally:  # later tests use this host as Debian again
+        h.write_file("/etc/os-release", Path("/usr/lib/os-release").read_text())
     assert out.status == Status.ERROR, out.message
     assert "add it to os_eol.yaml" in out.message
 
@@ -248,3 +265,9 @@ def test_lab_apt_only_uses_local_repo(lab: Lab) -> None:
         assert sources == f"deb [trusted=yes] file:{REPO} {SUITE} main\n"
         assert h.exec(["ls", "-A", "/etc/apt/sources.list.d"]).stdout == ""
 
+
+
+@pytest.mark.parametrize(("host", "status"), [("pend", Status.FAIL), ("clean", Status.PASS)])
+def test_security_updates_over_ssh_as_auditor(lab: Lab, host: str, status: Status) -> None:
+    out, _ = run_check(lab.host(host), "host.patch.security-updates", ssh=True)
+    assert out.status == status, out.message
