@@ -186,3 +186,41 @@ def test_judge_listening_against_allowlist() -> None:
 def test_ss_garbage_is_a_parse_error() -> None:
     with pytest.raises(SocketParseError):
         parse_ss("Cannot open netlink socket: Protocol not supported\n")
+
+
+# --------------------------------------------------------------------------- ufw
+# tests/data/firewall/ufw/: ufw 0.36.2-1 (Debian 12 .deb, dpkg -i inside a lab host's
+# overlay), 'ufw allow 22/tcp; ufw --force enable', then 'ufw default allow incoming'.
+# Each state: 'ufw status verbose', 'nft -j list ruleset', iptables-save/ip6tables-save.
+
+
+def test_ufw_default_deny_holds_in_both_views() -> None:
+    ufw = DATA / "ufw"
+    assert "Default: deny (incoming)" in (ufw / "active.status.txt").read_text()
+    nft_view = parse_nft_json((ufw / "active.nft.json").read_text())
+    assert judge_default_deny([nft_view], ipv6_enabled=True).holds
+    ipt_view = [parse_iptables_save((ufw / "active.iptables.save").read_text(), "iptables"),
+                parse_iptables_save((ufw / "active.ip6tables.save").read_text(), "ip6tables")]
+    assert judge_default_deny(ipt_view, ipv6_enabled=True).holds
+
+
+def test_ufw_allow_incoming_is_open_despite_drop_in_sub_chain() -> None:
+    # ufw-not-local ends in an unconditional DROP, but first RETURNs all local traffic:
+    # that DROP must not be credited as the input chain's default (it was, once: a
+    # false pass caught by this real capture).
+    ufw = DATA / "ufw"
+    assert "Default: allow (incoming)" in (ufw / "allow-incoming.status.txt").read_text()
+    rs = parse_nft_json((ufw / "allow-incoming.nft.json").read_text())
+    assert {c.name: c.fallthrough for c in rs.chains} == {
+        "ip filter INPUT": "policy accept", "ip6 filter INPUT": "policy accept"}
+    assert judge_default_deny([rs], ipv6_enabled=True).uncovered == [IPV4, IPV6]
+
+
+def test_iptables_sub_chain_with_conditional_return_is_not_a_default() -> None:
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n:sub - [0:0]\n-A INPUT -j sub\n"
+            "-A sub -m addrtype --dst-type LOCAL -j RETURN\n-A sub -j DROP\nCOMMIT\n")
+    (chain,) = parse_iptables_save(text, "iptables").chains
+    assert not chain.denies and chain.fallthrough == "policy accept"
+    text = text.replace("-A sub -m addrtype --dst-type LOCAL -j RETURN\n", "")
+    (chain,) = parse_iptables_save(text, "iptables").chains
+    assert chain.denies and chain.fallthrough.startswith("via chain sub: final rule drops")

@@ -148,6 +148,7 @@ def _nft_walk(chain: _NftChain, chains: Mapping[tuple[str, str, str], _NftChain]
     """
     if depth > _MAX_DEPTH:
         return None, ""
+    escapes = False  # a conditional return/goto lets some traffic leave this chain
     for expr in chain.rules:
         verdict, target = _nft_verdict(expr)
         if verdict is None:
@@ -157,6 +158,8 @@ def _nft_walk(chain: _NftChain, chains: Mapping[tuple[str, str, str], _NftChain]
         if verdict == "accept" and iface is not None and iface not in _LOOPBACK_IFACES:
             return "accept", f"accepts everything on interface {iface}: rule '{text}'"
         if not _nft_unconditional(expr):
+            if verdict in ("return", "goto"):
+                escapes = True
             # Only an interface-wide jump is "everything" (firewalld binds zones so).
             if verdict in ("jump", "goto") and target and iface is not None \
                     and iface not in _LOOPBACK_IFACES:
@@ -166,6 +169,10 @@ def _nft_walk(chain: _NftChain, chains: Mapping[tuple[str, str, str], _NftChain]
                     if sub_verdict == "accept":
                         return "accept", f"conditionally reaches chain {target}, which {why}"
             continue
+        if verdict in ("drop", "reject") and escapes and depth > 0:
+            # In a jumped-to chain, what a conditional return lets out goes on in the
+            # caller (ufw-not-local returns all local traffic before its DROP).
+            return None, ""
         if verdict in ("accept", "drop", "reject"):
             label = "accepts everything" if verdict == "accept" else f"final rule {verdict}s"
             return verdict, f"{label}: rule '{text}'"
@@ -312,6 +319,7 @@ def _ipt_walk(chain: str, rules: Mapping[str, list[list[str]]],
               depth: int) -> tuple[str | None, str]:
     if depth > _MAX_DEPTH:
         return None, ""
+    escapes = False  # see _nft_walk
     for tokens in rules.get(chain, []):
         target, goto, conditions = _ipt_split(tokens)
         if target is None:
@@ -323,12 +331,16 @@ def _ipt_walk(chain: str, rules: Mapping[str, list[list[str]]],
         if verdict == "accept" and iface is not None and iface not in _LOOPBACK_IFACES:
             return "accept", f"accepts everything on interface {iface}: rule '{text}'"
         if conditions:
+            if verdict == "return" or goto:
+                escapes = True
             if verdict is None and target in rules and iface is not None \
                     and iface not in _LOOPBACK_IFACES:
                 sub, why = _ipt_walk(target, rules, depth + 1)
                 if sub == "accept":
                     return "accept", f"conditionally reaches chain {target}, which {why}"
             continue
+        if verdict in ("drop", "reject") and escapes and depth > 0:
+            return None, ""
         if verdict in ("accept", "drop", "reject"):
             label = "accepts everything" if verdict == "accept" else f"final rule {verdict}s"
             return verdict, f"{label}: rule '{text}'"
