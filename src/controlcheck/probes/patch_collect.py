@@ -192,7 +192,10 @@ def collect_auto_updates(ctx: CheckContext, facts: HostFacts) -> AutoUpdateState
         if not has_systemctl:
             fallback = ctx.run(["test", "-x", "/etc/cron.daily/apt-compat"]).ok
         return AutoUpdateState(manager, installed, settings, origins, timers, fallback)
-    if manager in ("dnf", "yum"):
+    if manager == "yum":  # RHEL/CentOS 7 use yum-cron, not dnf-automatic: do not fail on it
+        return AutoUpdateState(manager, None, problems=(
+            "yum-cron (RHEL/CentOS 7) is not assessed yet; attest it",))
+    if manager == "dnf":
         pkg = ctx.run(["rpm", "-q", "dnf-automatic"])
         conf = ctx.run(["cat", "/etc/dnf/automatic.conf"])
         rpm_settings: dict[str, str] = {}
