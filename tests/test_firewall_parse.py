@@ -224,3 +224,23 @@ def test_iptables_sub_chain_with_conditional_return_is_not_a_default() -> None:
     text = text.replace("-A sub -m addrtype --dst-type LOCAL -j RETURN\n", "")
     (chain,) = parse_iptables_save(text, "iptables").chains
     assert chain.denies and chain.fallthrough.startswith("via chain sub: final rule drops")
+
+
+def test_firewalld_iptables_backend_final_reject() -> None:
+    # Verbatim 'iptables -S INPUT' of firewalld (iptables backend), quoted in
+    # https://github.com/firewalld/firewalld/issues/59 (firewalld is not runnable here:
+    # it needs D-Bus). The zone chains are not in the sample; the final REJECT decides.
+    text = """\
+-P INPUT ACCEPT
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -j INPUT_direct
+-A INPUT -j INPUT_ZONES_SOURCE
+-A INPUT -j INPUT_ZONES
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+"""
+    (chain,) = parse_iptables_save(text, "iptables").chains
+    assert chain.denies and chain.policy == "accept"
+    assert chain.fallthrough == ("final rule rejects: rule '-A INPUT -j REJECT --reject-with "
+                                 "icmp-host-prohibited'")

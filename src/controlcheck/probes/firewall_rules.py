@@ -272,15 +272,23 @@ def _nft_operand(value: Any) -> str:
 
 
 def parse_iptables_save(text: str, source: str) -> Ruleset:
-    """``iptables-save`` / ``ip6tables-save`` → the filter table's INPUT chain, if any."""
+    """``iptables-save`` / ``ip6tables-save`` (or ``iptables -S``) → the filter INPUT chain."""
     family = frozenset({IPV6}) if source.startswith("ip6") else frozenset({IPV4})
     table: str | None = None
     policies: dict[str, str] = {}
     rules: dict[str, list[list[str]]] = {}
     seen_filter = False
+    if not any(ln.startswith("*") for ln in text.splitlines()):
+        table = "filter"  # 'iptables -S' format: the filter table, '-P'/'-N' chain lines
+        seen_filter = True
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        if line.startswith(("-P ", "-N ")) and table == "filter":
+            parts = line.split()
+            policies[parts[1]] = parts[2] if line.startswith("-P") and len(parts) > 2 else "-"
+            rules.setdefault(parts[1], [])
             continue
         if line.startswith("*"):
             table = line[1:]
