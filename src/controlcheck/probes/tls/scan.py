@@ -1,0 +1,294 @@
+"""Collect: what an endpoint accepts, with as few handshakes as the verdicts need.
+
+Per endpoint (memoised on the engine's TargetSession, so the nine checks share it):
+
+1. one OpenSSL handshake offering everything it can (TLS 1.0–1.3, all suites, SECLEVEL 0)
+   that verifies the chain and sends the HTTP GET on the same connection (a second one
+   only when verification refuses the chain, to fetch it);
+2. one raw ClientHello capped at TLS 1.1 offering every known suite: any ServerHello
+   means a legacy version is accepted (narrowed down only then, to name each one);
+3. one raw TLS 1.2 ClientHello offering *every suite outside the profile*: rejected means
+   none is accepted; accepted names one culprit, which is removed and the hello repeated;
+4. the same for TLS 1.3 suites outside the profile (only when the server speaks 1.3 and
+   the profile leaves some out);
+5. one TLS 1.2 hello with the profile's suites and status_request: OCSP stapling, the
+   ECDHE group, and a positive control that our raw hello is one the server accepts.
+
+The first failure to reach the endpoint (refused, timeout, garbage) is remembered and
+every later stage errors at once with that reason, so a dead endpoint costs one timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from controlcheck.probes.base import CheckContext
+from controlcheck.probes.tls.profiles import Profile
+from controlcheck.transports import raw_hello as rh
+from controlcheck.transports.base import ConnectError, TransportError
+from controlcheck.transports.tls_suites import LEGACY_SUITES, NAME_TO_CODE, TLS13_SUITES, suite_name
+
+MAX_CULPRITS = 12
+_SSL_TO_NAME = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
+
+
+class Unreachable(TransportError):
+    """The endpoint could not be talked to at all; every check errors with this."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    host: str
+    port: int
+    address: str
+    servername: str
+    scheme: str  # "https", "http" (plain twin only) or "tls" (bare HOST:PORT)
+    path: str
+    http_url: str | None
+    ca_file: str | None
+
+    @property
+    def hsts_url(self) -> str | None:
+        """Where HSTS is judged: an https:// URL, or a bare host on port 443."""
+        if self.scheme == "https" or (self.scheme == "tls" and self.port == 443):
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            port = "" if self.port == 443 else f":{self.port}"
+            return f"https://{host}{port}{self.path}"
+        return None
+
+    @property
+    def label(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.name} ({host}:{self.port})" if self.name != f"{host}:{self.port}" \
+            else self.name
+
+
+def endpoint_of(ctx: CheckContext) -> Endpoint:
+    spec = ctx.target.spec
+    url = spec.get("url")
+    path = "/"
+    if url:
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        host = parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    else:
+        scheme = "tls"
+        host = spec["host"]
+        port = int(spec.get("port", 443))
+    http_url = spec.get("http_url") or (url if scheme == "http" else None)
+    ca = spec.get("ca_file")
+    return Endpoint(name=ctx.target.name, host=host, port=port,
+                    address=spec.get("address") or host,
+                    servername=spec.get("servername") or host, scheme=scheme, path=path,
+                    http_url=http_url, ca_file=str(ctx.inventory.resolve(ca)) if ca else None)
+
+
+@dataclass
+class ScanState:
+    """Everything learnt about one endpoint so far (lives in ``session.memo``)."""
+
+    fatal: str | None = None
+    handshakes: int = 0
+    attempts: list[str] = field(default_factory=list)
+    base: Any = None  # tls_handshake.Handshake, or an exception
+    versions: dict[str, bool | None] | None = None
+    suites: dict[str, Any] = field(default_factory=dict)  # per profile id
+    info: rh.Answer | None = None
+
+
+def state(ctx: CheckContext) -> ScanState:
+    st = ctx.session.memo.get("tls-scan")
+    if st is None:
+        st = ctx.session.memo["tls-scan"] = ScanState()
+    assert isinstance(st, ScanState)
+    return st
+
+
+def _check_alive(st: ScanState) -> None:
+    if st.fatal:
+        raise Unreachable(st.fatal)
+
+
+def hello(ctx: CheckContext, ep: Endpoint, spec: rh.ClientHelloSpec, *,
+          want_flight: bool = False) -> rh.Answer:
+    st = state(ctx)
+    _check_alive(st)
+    st.handshakes += 1
+    try:
+        answer, _raw = rh.exchange(ep.address, ep.port, spec, timeout=ctx.timeout,
+                                   want_flight=want_flight)
+    except (ConnectError, rh.HelloTimeout, rh.HelloGarbage) as exc:
+        st.fatal = str(exc)
+        st.attempts.append(f"raw ClientHello {spec.label}: {exc}")
+        raise Unreachable(st.fatal) from exc
+    if answer.kind == "alert" and answer.alert in (47, 50, 109, 110):
+        # illegal_parameter/decode_error/missing or unsupported extension: the server
+        # objects to our hello itself, so the answer says nothing about what it accepts.
+        st.attempts.append(f"raw ClientHello {spec.label}: {answer.describe()} (unusable)")
+        raise TransportError(f"{ep.label} rejected our probe ClientHello ({spec.label}) with "
+                             f"{answer.describe()}; cannot decide")
+    st.attempts.append(f"raw ClientHello {spec.label}: {answer.describe()}")
+    return answer
+
+
+def base_handshake(ctx: CheckContext, ep: Endpoint) -> Any:
+    """The OpenSSL handshake (+ GET).  Raises for an unreachable endpoint."""
+    from controlcheck.transports.tls_handshake import HandshakeFailed, handshake
+
+    st = state(ctx)
+    if st.base is None:
+        _check_alive(st)
+        try:
+            hsts = ep.hsts_url
+            st.base = handshake(ep.address, ep.port, ep.servername, ca_file=ep.ca_file,
+                                timeout=ctx.timeout,
+                                http_path=ep.path if hsts else None,
+                                http_host=_host_header(ep))
+            st.handshakes += 1 if st.base.verified else 2
+            st.attempts.append(f"OpenSSL handshake (TLS 1.0-1.3, all suites): "
+                               f"{st.base.protocol} {st.base.cipher}"
+                               f"{'' if st.base.verified else ' (chain not verified)'}")
+        except HandshakeFailed as exc:
+            st.handshakes += 1
+            st.base = exc
+            st.attempts.append(f"OpenSSL handshake: {exc}")
+        except TransportError as exc:
+            st.handshakes += 1
+            st.fatal = str(exc)
+            st.attempts.append(f"OpenSSL handshake: {exc}")
+            raise Unreachable(st.fatal) from exc
+    if isinstance(st.base, Exception):
+        raise st.base
+    return st.base
+
+
+def _host_header(ep: Endpoint) -> str:
+    host = f"[{ep.host}]" if ":" in ep.host else ep.host
+    return host if ep.port == 443 else f"{host}:{ep.port}"
+
+
+def versions(ctx: CheckContext, ep: Endpoint, profile: Profile) -> dict[str, bool | None]:
+    """Which protocol versions are accepted (None: not needed, not probed)."""
+    from controlcheck.transports.tls_handshake import HandshakeFailed
+
+    st = state(ctx)
+    if st.versions is not None:
+        return st.versions
+    acc: dict[str, bool | None] = {v: None for v in ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2",
+                                                      "TLSv1.3")}
+    try:
+        base = base_handshake(ctx, ep)
+        negotiated = _SSL_TO_NAME.get(base.protocol)
+        if negotiated:
+            acc[negotiated] = True
+            if negotiated != "TLSv1.3":
+                acc["TLSv1.3"] = False  # we offered 1.3; a server that speaks it picks it
+    except HandshakeFailed:
+        pass
+    if acc["TLSv1.3"] is None:
+        a = hello(ctx, ep, rh.ClientHelloSpec(rh.TLS13, tuple(TLS13_SUITES), ep.servername))
+        acc["TLSv1.3"] = a.accepted and a.version == rh.TLS13
+    if acc["TLSv1.2"] is None and ("TLSv1.2" not in profile.protocols or not acc["TLSv1.3"]):
+        a = hello(ctx, ep, rh.ClientHelloSpec(rh.TLS12, LEGACY_SUITES, ep.servername))
+        acc["TLSv1.2"] = a.accepted and a.version == rh.TLS12
+    # Legacy versions: one hello capped at TLS 1.1; narrow down only if one is accepted.
+    cap = rh.TLS11
+    while cap >= rh.SSL3:
+        a = hello(ctx, ep, rh.ClientHelloSpec(cap, LEGACY_SUITES, ep.servername))
+        got = a.version if a.accepted and a.version is not None and a.version <= cap else None
+        if got is None:
+            for v in range(rh.SSL3, cap + 1):
+                acc[rh.VERSION_NAMES[v]] = False
+            break
+        acc[rh.VERSION_NAMES[got]] = True
+        for v in range(got + 1, cap + 1):
+            acc[rh.VERSION_NAMES[v]] = False
+        cap = got - 1
+    st.versions = acc
+    return acc
+
+
+def weak_suites(ctx: CheckContext, ep: Endpoint, profile: Profile) -> dict[str, Any]:
+    """Suites outside / phase-out of the profile that the endpoint accepts."""
+    st = state(ctx)
+    if profile.id in st.suites:
+        return st.suites[profile.id]  # type: ignore[no-any-return]
+    acc = versions(ctx, ep, profile)
+    allowed = {NAME_TO_CODE[n] for n in profile.suites}
+    outside: list[str] = []
+    phase: list[str] = []
+    capped = False
+    legacy_spoken = [v for v in ("TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3") if acc.get(v)]
+    ambiguous = False
+    if legacy_spoken or acc.get("TLSv1.2") is None:
+        top = {"TLSv1.2": rh.TLS12, "TLSv1.1": rh.TLS11, "TLSv1": rh.TLS10,
+               "SSLv3": rh.SSL3}[legacy_spoken[0]] if legacy_spoken else rh.TLS12
+        offer = [c for c in LEGACY_SUITES if c not in allowed]
+        found, capped, ambiguous = _narrow(ctx, ep, top, offer)
+        for code in found:
+            (phase if profile.suite_level(suite_name(code)) == "phase-out" else outside) \
+                .append(suite_name(code))
+    if acc.get("TLSv1.3"):
+        offer13 = [c for c in TLS13_SUITES if c not in allowed]
+        if offer13:
+            found13, capped13, _amb = _narrow(ctx, ep, rh.TLS13, offer13)
+            capped = capped or capped13
+            for code in found13:
+                (phase if profile.suite_level(suite_name(code)) == "phase-out" else outside) \
+                    .append(suite_name(code))
+    info = info_hello(ctx, ep, profile)
+    if ambiguous and not outside and (info is None or info.kind == "closed"):
+        raise TransportError(f"{ep.label} closes the connection on our probe ClientHello "
+                             "without an alert, also for suites it should accept; cannot tell "
+                             "which suites it accepts")
+    result = {"outside": outside, "phase_out": phase, "capped": capped}
+    st.suites[profile.id] = result
+    return result
+
+
+def _narrow(ctx: CheckContext, ep: Endpoint, version: int,
+            offer: list[int]) -> tuple[list[int], bool, bool]:
+    """Offer the whole class; while a suite is picked, name it and offer the rest."""
+    found: list[int] = []
+    remaining = list(offer)
+    ambiguous = False
+    while remaining:
+        if len(found) >= MAX_CULPRITS:
+            return found, True, ambiguous
+        a = hello(ctx, ep, rh.ClientHelloSpec(version, tuple(remaining), ep.servername))
+        if not a.accepted or a.cipher not in remaining:
+            ambiguous = a.kind == "closed"
+            break
+        found.append(a.cipher)
+        remaining.remove(a.cipher)
+    return found, False, ambiguous
+
+
+def info_hello(ctx: CheckContext, ep: Endpoint, profile: Profile) -> rh.Answer | None:
+    """TLS 1.2 with the profile's own suites + status_request: OCSP, group, sanity."""
+    st = state(ctx)
+    if st.info is not None:
+        return st.info
+    acc = st.versions or {}
+    suites12 = tuple(NAME_TO_CODE[n] for n in sorted(profile.suites)
+                     if NAME_TO_CODE[n] not in TLS13_SUITES)
+    if acc.get("TLSv1.2") is False or not suites12:
+        return None
+    st.info = hello(ctx, ep, rh.ClientHelloSpec(rh.TLS12, suites12, ep.servername,
+                                                status_request=True), want_flight=True)
+    if acc.get("TLSv1.2") is None:
+        acc["TLSv1.2"] = st.info.accepted and st.info.version == rh.TLS12
+    return st.info
+
+
+def attempts_text(ctx: CheckContext, ep: Endpoint) -> str:
+    st = state(ctx)
+    lines = [f"endpoint {ep.label}: connect {ep.address}:{ep.port}, SNI {ep.servername}",
+             f"handshakes so far: {st.handshakes}"]
+    lines += [f"{i + 1}. {a}" for i, a in enumerate(st.attempts)]
+    return "\n".join(lines) + "\n"
