@@ -4,7 +4,8 @@ The checks here are test-local ``CheckSpec``s added to the registry for the
 duration of a test; they run real commands on this machine through the real
 ``LocalTransport`` and the real ``EvidenceStore``, so the evidence, hashes and
 redaction in a bundle are the engine's own — no hand-written reports.  They
-cover every status a reporter must render: pass, fail, error, skip, manual.
+cover every status a reporter must render: pass, fail, error, skip, manual,
+and waived (through a result hook, the way waivers apply).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from controlcheck.catalogue import Catalogue, CheckRef, Control
 from controlcheck.engine import Engine, Run
 from controlcheck.inventory import load_inventory
-from controlcheck.model import Outcome, Severity, TargetKind
+from controlcheck.model import CheckResult, Outcome, Severity, Status, TargetKind
 from controlcheck.probes import registry
 from controlcheck.probes.base import CheckContext, CheckSpec
 from controlcheck.secrets import secret_values
@@ -64,7 +66,18 @@ SPECS = (
     CheckSpec("test.bundle.undecided", TargetKind.HOST, _undecided, "cannot decide"),
     CheckSpec("test.bundle.manual", TargetKind.ORGANISATION, _manual, "needs attestation"),
     CheckSpec("test.bundle.endpoint", TargetKind.ENDPOINT, _manual, "no endpoints: skip"),
+    CheckSpec("test.bundle.waived-fail", TargetKind.HOST, _missing_file, "fails, then waived"),
 )
+
+WAIVER = {"reason": "file arrives with the Q3 migration", "approver": "CISO",
+          "expires": "2099-12-31"}
+
+
+def waive_test_failure(result: CheckResult) -> CheckResult:
+    """A result hook like the waiver module's: this one failing check becomes waived."""
+    if result.check == "test.bundle.waived-fail" and result.status == Status.FAIL:
+        return replace(result, status=Status.WAIVED, waiver=WAIVER)
+    return result
 
 
 def _control(cid: str, family: str, title: str, checks: list[str], sev: Severity,
@@ -89,6 +102,10 @@ def test_catalogue() -> Catalogue:
                  Severity.LOW, (TargetKind.ORGANISATION,), {"iso27001": ("A.7.2",)}),
         _control("TLS-90", "TLS", "Endpoints encrypted", ["test.bundle.endpoint"],
                  Severity.HIGH, (TargetKind.ENDPOINT,), {"cis": ("3.10",)}),
+        _control("ACCESS-90", "ACCESS", "Undecidable check", ["test.bundle.undecided"],
+                 Severity.MEDIUM, (TargetKind.HOST,), {"nist": ("AC-2",)}),
+        _control("BACKUP-90", "BACKUP", "Waived failure", ["test.bundle.waived-fail"],
+                 Severity.MEDIUM, (TargetKind.HOST,), {"iso27001": ("A.8.13",)}),
     ], digest="0" * 64)
 
 
@@ -128,5 +145,6 @@ def real_run(tmp: Path) -> Run:
     inventory = load_inventory(write_inventory(tmp))
     with registered():
         engine = Engine(test_catalogue(), inventory, transport_factory=open_transport,
-                        workers=4, timeout=20, secrets=secret_values(inventory))
+                        workers=4, timeout=20, secrets=secret_values(inventory),
+                        result_hooks=[waive_test_failure])
         return engine.run()

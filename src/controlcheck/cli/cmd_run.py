@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from controlcheck.cli import cmd_bundle
 from controlcheck.cli.common import add_config_args, config_error, usage_error
 from controlcheck.yamlio import ConfigError
 
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="keep every report in DIR and show what changed since the previous run")
     p.add_argument("--verbose", "-v", action="store_true", help="show every result, not only findings")
     p.add_argument("--quiet", "-q", action="store_true", help="no terminal summary")
+    cmd_bundle.add_run_options(p)
     p.set_defaults(func=run)
 
 
@@ -63,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
         return config_error(exc)
     if args.only and not catalogue.controls:
         return usage_error(f"--only {' '.join(args.only)} matches no control, family or check id")
+    signing_key, key_problem = cmd_bundle.load_run_signing_key(args)
+    if key_problem:
+        return usage_error(key_problem)
 
     to_stdout = args.output == "-"
     console = Console(stderr=True) if to_stdout else Console()
@@ -94,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         print_summary(result, console, verbose=args.verbose)
         if not to_stdout:
             console.print(f"report written to {args.output}")
+    cmd_bundle.write_run_bundle(args, result, fail_on, signing_key, console)
     _show_changes(args, result, fail_on, console)
     return exit_code(result.results, fail_on)
 
