@@ -72,6 +72,10 @@ def test_content_an_auditor_needs(run: Any) -> None:
         ev = run.evidence.get(ev_id)
         assert ev.sha256 in page  # full hash next to each inline evidence item
     assert run.id in page and run.inventory.digest in page
+    # clause numbers in reading order, not string order
+    iso = page[page.index("ISO/IEC 27001:2022 Annex A</h3>"):]
+    positions = [iso.index(f"<td>{ref}</td>") for ref in ("A.7.2", "A.8.8", "A.8.13", "A.8.20")]
+    assert positions == sorted(positions)
 
 
 def test_markup_in_messages_and_evidence_is_escaped(run: Any) -> None:

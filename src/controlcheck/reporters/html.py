@@ -11,6 +11,7 @@ evidence item, because the bundle holds those files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,11 @@ def _evidence_view(run: Run, ids: Sequence[str], in_bundle: bool) -> list[dict[s
     return items
 
 
+def _natural(ref: str) -> list[tuple[int, int | str]]:
+    """'A.5.9' before 'A.5.15', '2.2' before '10.1': how an auditor reads clause numbers."""
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", ref) if t]
+
+
 def _counts_line(results: Sequence[CheckResult]) -> dict[str, int]:
     counts = count_by_status(results)
     return {s: counts[s] for s in STATUS_ORDER}
@@ -107,7 +113,7 @@ def build_view(run: Run, fail_on: Severity = Severity.LOW, in_bundle: bool = Fal
                      for ref, cs in clauses.items()}
             frameworks.append({"key": key, "label": label, "clauses": [
                 {"ref": ref, "controls": clauses[ref], "status": STATUS_ORDER[worst[ref]]}
-                for ref in sorted(clauses)]})
+                for ref in sorted(clauses, key=_natural)]})
     code = exit_code(run.results, fail_on)
     attention = [r for r in run.results if r.status in (Status.FAIL, Status.ERROR, Status.WAIVED)]
     attention.sort(key=lambda r: STATUS_ORDER.index(r.status.value))
