@@ -6,6 +6,8 @@ module has ``render(run, fail_on) -> str`` (and ``validate(text)`` in tests).
 
 FORMATS: dict[str, str] = {
     "json": "controlcheck.reporters.json_report",
+    "junit": "controlcheck.reporters.junit",
+    "sarif": "controlcheck.reporters.sarif",
     "html": "controlcheck.reporters.html",
     "oscal": "controlcheck.reporters.oscal",
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+import warnings
 from dataclasses import dataclass, field
 
 from controlcheck.transports.base import ConnectError, TransportError
@@ -57,7 +58,9 @@ class HandshakeFailed(TransportError):
 def _context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False  # hostname is its own check, judged from the SANs
-    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with warnings.catch_warnings():  # offering TLS 1.0 is the point here, not an accident
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
     if verify:
