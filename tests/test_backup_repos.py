@@ -268,3 +268,14 @@ def test_directory_copy(site: Site) -> None:
         os.utime(p, (old, old))
     r = by_check(run_checks(site.root, {"name": "bk-dir-old", "backups": [entry]}, [RECENT]))
     assert r[RECENT].status == Status.FAIL
+
+
+def test_shared_repository_counts_only_this_hosts_snapshots(site: Site) -> None:
+    repo = site.restic("shared", 60)  # h1 (the fixture's host name): 60 h ago
+    restic_backup(repo, site.data, ago(hours=1), host="h2")  # another host, fresh
+    stale = site.entry("main", repo, snapshot_host="h1")
+    r = by_check(run_checks(site.root, {"name": "bk-shared", "backups": [stale]}, [RECENT]))
+    assert r[RECENT].status == Status.FAIL, r[RECENT].message
+    fresh = site.entry("main", repo, snapshot_host="h2")
+    r = by_check(run_checks(site.root, {"name": "bk-shared2", "backups": [fresh]}, [RECENT]))
+    assert r[RECENT].status == Status.PASS

@@ -88,6 +88,16 @@ def _why(result: CommandResult) -> str:
     return bp.summarise_error(result.exit_status, result.err_text, result.text)
 
 
+def _restic_filter(entry: Entry) -> list[str]:
+    # A restic repository is often shared by several hosts: without this filter another
+    # host's fresh snapshot would make this one look backed up.
+    return ["--host", str(entry["snapshot_host"])] if entry.get("snapshot_host") else []
+
+
+def _borg_filter(entry: Entry) -> list[str]:
+    return ["--glob-archives", str(entry["archive_glob"])] if entry.get("archive_glob") else []
+
+
 def latest_snapshot(ctx: CheckContext, entry: Entry) -> tuple[bp.Latest, str | None]:
     """Newest snapshot of one repository (memoised per host); also the borg archive name."""
     key = ("backup-latest", entry["name"])
@@ -111,8 +121,9 @@ def _collect_latest(ctx: CheckContext, entry: Entry) -> tuple[bp.Latest, str | N
             if not times:
                 return bp.Latest(name), None
             return bp.Latest(name, bp.parse_time(max(times)), "newest file"), None
-        args = (["snapshots", "--json", "--latest", "1"] if entry["type"] == "restic"
-                else ["list", "--json", "--last", "1", str(repo)])
+        args = (["snapshots", "--json", "--latest", "1", *_restic_filter(entry)]
+                if entry["type"] == "restic"
+                else ["list", "--json", "--last", "1", *_borg_filter(entry), str(repo)])
         argv, stdin = _repo_command(entry, args)
         result = run_fresh(ctx, argv, stdin=stdin)
         if not result.ok:
@@ -214,8 +225,8 @@ def _restore_one(ctx: CheckContext, entry: Entry) -> tuple[Status, str]:
     tmp = make_temp_dir(ctx, "restore")
     try:
         if entry["type"] == "restic":
-            argv, stdin = _repo_command(entry, ["restore", "latest", "--target", tmp,
-                                                "--include", canary])
+            argv, stdin = _repo_command(entry, ["restore", "latest", *_restic_filter(entry),
+                                                "--target", tmp, "--include", canary])
         else:
             argv, stdin = _repo_command(entry, ["extract", f"{entry['repository']}::{archive}",
                                                 canary.lstrip("/")])
