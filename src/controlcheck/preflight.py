@@ -21,3 +21,11 @@ PREFLIGHTS: list[Preflight] = []
 def preflight(catalogue: Catalogue, inventory: Inventory) -> None:
     for check in PREFLIGHTS:
         check(catalogue, inventory)
+
+# Organisation files (issue 5): registers, attestations, waivers — loaded here so a
+# malformed CSV or YAML stops `validate`/`run` with file:line before any probe runs.
+from controlcheck.attestations import check_attestations  # noqa: E402
+from controlcheck.registers import check_registers  # noqa: E402
+from controlcheck.waivers import check_waivers  # noqa: E402
+
+PREFLIGHTS += [check_registers, check_attestations, check_waivers]

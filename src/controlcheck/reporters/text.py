@@ -45,3 +45,20 @@ def print_summary(run: Run, console: Console, *, verbose: bool = False) -> None:
     line = "  ".join(f"[{STYLE[Status(k)]}]{k} {v}[/]" for k, v in counts.items())
     partial = " [bold yellow](partial run)[/]" if run.partial else ""
     console.print(f"{len(run.results)} results: {line}{partial}")
+    _print_expiring_waivers(run, console)
+
+
+def _print_expiring_waivers(run: Run, console: Console) -> None:
+    """One line per waiver that ends within 14 days, so it is renewed or fixed in time."""
+    from controlcheck.waivers import EXPIRY_WARNING_DAYS, expiring_soon
+
+    soon = expiring_soon(run.results, run.started.date())
+    if not soon:
+        return
+    console.print(f"[bold magenta]{len(soon)} waiver(s) expire within {EXPIRY_WARNING_DAYS} "
+                  f"days:[/]")
+    for r, left in soon:
+        w = r.waiver or {}
+        console.print(f"  waiver for {r.control} {r.check} on {r.target} expires on "
+                      f"{w.get('expires')} ({left} days left; {w.get('source', '')}): renew it "
+                      f"or fix the finding", markup=False, highlight=False)
