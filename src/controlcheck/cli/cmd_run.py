@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         catalogue = load_catalogue(args.controls).select(args.only)
         inventory = load_inventory(args.inventory).limited(args.limit)
         preflight(catalogue, inventory)
+        from controlcheck.engine import utc_now
+        from controlcheck.waivers import waiver_hooks
+
+        hooks = waiver_hooks(inventory, utc_now)  # loaded once: fail → waived, same for all reports
     except ConfigError as exc:
         return config_error(exc)
     if args.only and not catalogue.controls:
@@ -86,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine(catalogue, inventory,
                         observers=[lambda r: progress.update(task, advance=1,
                                                              last=f"{r.target} {r.check}")],
+                        result_hooks=hooks,
                         **engine_kwargs)  # type: ignore[arg-type]
         result = engine.run()
 
