@@ -202,6 +202,10 @@ def judge_eicar(target: str, scanner: str, exit_status: int, stdout: str, stderr
         return Outcome.failed(f"{target}: {scanner} did not detect the EICAR test file; the "
                               "signature database lacks basic signatures: run freshclam and "
                               "check the database directory", **facts)
-    detail = (stderr.strip() or stdout.strip() or "no output").splitlines()[-1][:300]
+    # The first error names the cause ("No supported database files found in ..."); the
+    # last one is a generic "Can't open file or directory".
+    lines = [ln.strip() for ln in (stderr or stdout).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    detail = (errors or lines or ["no output"])[0][:300]
     return Outcome.error(f"{target}: {scanner} could not scan the EICAR test file "
                          f"(exit {exit_status}): {detail}", **facts)
