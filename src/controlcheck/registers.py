@@ -229,7 +229,7 @@ def _json_records(path: Path, text: str) -> Iterator[tuple[dict[str, Any], int |
 
 
 def _yaml_records(path: Path, text: str) -> Iterator[tuple[dict[str, Any], int | None, int | None]]:
-    doc = load_yaml(path, text)
+    doc = load_yaml_checked(path, text)
     if not isinstance(doc.data, list):
         raise ConfigError(path, 1, "expected a YAML list of records (- person: ...)")
     for i, rec in enumerate(doc.data):
@@ -298,6 +298,31 @@ def parse_bool(value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f"{value!r} is not true/false (yes/no, 1/0, healthy/unhealthy)")
+
+
+_LOOSE_DATE_RE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+
+
+def load_yaml_checked(path: Path, text: str | None = None) -> Any:
+    """``load_yaml`` that turns PyYAML's crash on an impossible date into file:line.
+
+    PyYAML constructs ``2026-02-30`` as a timestamp and raises a bare
+    ``ValueError`` without a position; we find the first impossible date
+    ourselves so the user still gets the line.
+    """
+    try:
+        return load_yaml(path, text)
+    except ValueError as exc:
+        if text is None:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            for m in _LOOSE_DATE_RE.finditer(line):
+                try:
+                    date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+                except ValueError:
+                    raise ConfigError(path, number, f"{m.group(0)!r} is not a date ({exc}); "
+                                                    f"write a real date as YYYY-MM-DD") from None
+        raise ConfigError(path, None, f"invalid YAML value: {exc}") from None
 
 
 def dates_as_text(data: Any) -> Any:
