@@ -69,6 +69,9 @@ def make_ca(cn: str, issuer: Issued | None = None) -> Issued:
                                       False), critical=True)
          .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                         critical=False))
+    if issuer:  # RFC 5280 webpki validators (sslyze, browsers) require the AKI
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer.key.public_key()), critical=False)  # type: ignore[attr-defined]
     signer = issuer.key if issuer else key
     return Issued(b.sign(signer, hashes.SHA256()), key)  # type: ignore[arg-type]
 
@@ -87,8 +90,13 @@ def make_leaf(issuer: Issued, names: list[str], *, key: object | None = None,
          .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
                         critical=False)
          .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+             key.public_key()), critical=False))  # type: ignore[attr-defined]
     signer = key if self_signed else issuer.key
+    if not self_signed:
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            issuer.key.public_key()), critical=False)  # type: ignore[attr-defined]
     return Issued(b.sign(signer, hashes.SHA256()), key)  # type: ignore[arg-type]
 
 
@@ -102,7 +110,8 @@ def sign_sha1(issuer: Issued, names: list[str], workdir: Path) -> Issued:
     (workdir / "sha1-ca.key").write_bytes(issuer.key_pem())
     (workdir / "sha1.ext").write_text(
         "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n"
-        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
     subprocess.run(["openssl", "x509", "-req", "-sha1", "-days", "60", "-in", str(workdir / "sha1.csr"),
                     "-CA", str(workdir / "sha1-ca.pem"), "-CAkey", str(workdir / "sha1-ca.key"),
                     "-set_serial", "4242", "-extfile", str(workdir / "sha1.ext"),

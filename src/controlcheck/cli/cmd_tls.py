@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("targets", nargs="+", metavar="TARGET")
     p.add_argument("--servername", metavar="NAME",
                    help="SNI and the name the certificate must cover (default: the host)")
+    p.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDRESS",
+                   help="connect to ADDRESS for HOST:PORT (like curl --resolve; repeatable)")
     p.add_argument("--ca-file", metavar="PEM", help="trust these CAs instead of the system store")
     p.add_argument("--profile", default="mozilla-intermediate", metavar="NAME|FILE",
                    help="mozilla-intermediate (6.0, default), mozilla-modern, "
@@ -44,7 +46,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def parse_target(text: str, servername: str | None, ca_file: str | None) -> dict[str, Any]:
+def parse_resolve(entries: list[str]) -> dict[tuple[str, int], str]:
+    """``HOST:PORT:ADDRESS`` entries (ADDRESS may be [IPv6]) → {(host, port): address}."""
+    out: dict[tuple[str, int], str] = {}
+    for e in entries:
+        m = re.match(r"^([^:\s]+):(\d{1,5}):\[?([0-9A-Za-z:.-]+?)\]?$", e)
+        if not m:
+            raise ValueError(f"--resolve {e!r}: expected HOST:PORT:ADDRESS")
+        out[(m.group(1).lower(), int(m.group(2)))] = m.group(3)
+    return out
+
+
+def parse_target(text: str, servername: str | None, ca_file: str | None,
+                 resolve: dict[tuple[str, int], str] | None = None) -> dict[str, Any]:
     """One command-line target → an inventory endpoint entry (ValueError if malformed)."""
     spec: dict[str, Any] = {"name": text}
     if re.match(r"^https?://", text, re.IGNORECASE):
@@ -53,8 +67,10 @@ def parse_target(text: str, servername: str | None, ca_file: str | None) -> dict
         parts = urlsplit(text)
         if not parts.hostname:
             raise ValueError(f"{text!r}: URL without a host")
-        _ = parts.port  # raises ValueError on a bad port
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         spec["url"] = text
+        if resolve and (parts.hostname.lower(), port) in resolve:
+            spec["address"] = resolve[(parts.hostname.lower(), port)]
     else:
         m = _HOSTPORT.match(text)
         if not m:
@@ -64,6 +80,8 @@ def parse_target(text: str, servername: str | None, ca_file: str | None) -> dict
             raise ValueError(f"{text!r}: port {port} out of range")
         spec["host"] = m.group("v6") or m.group("host")
         spec["port"] = port
+        if resolve and (spec["host"].lower(), port) in resolve:
+            spec["address"] = resolve[(spec["host"].lower(), port)]
     if servername:
         spec["servername"] = servername
     if ca_file:
@@ -83,7 +101,8 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
     from controlcheck.probes.tls.profiles import load_profile
 
     profile = load_profile(args.profile)
-    specs = [parse_target(t, args.servername, args.ca_file) for t in args.targets]
+    resolve = parse_resolve(args.resolve)
+    specs = [parse_target(t, args.servername, args.ca_file, resolve) for t in args.targets]
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise ValueError("the same target is given twice")

@@ -123,7 +123,7 @@ def hello(ctx: CheckContext, ep: Endpoint, spec: rh.ClientHelloSpec, *,
         answer, _raw = rh.exchange(ep.address, ep.port, spec, timeout=ctx.timeout,
                                    want_flight=want_flight)
     except (ConnectError, rh.HelloTimeout, rh.HelloGarbage) as exc:
-        st.fatal = str(exc)
+        st.fatal = f"{ep.name}: {exc}"
         st.attempts.append(f"raw ClientHello {spec.label}: {exc}")
         raise Unreachable(st.fatal) from exc
     if answer.kind == "alert" and answer.alert in (47, 50, 109, 110):
@@ -159,7 +159,7 @@ def base_handshake(ctx: CheckContext, ep: Endpoint) -> Any:
             st.attempts.append(f"OpenSSL handshake: {exc}")
         except TransportError as exc:
             st.handshakes += 1
-            st.fatal = str(exc)
+            st.fatal = f"{ep.name}: {exc}"
             st.attempts.append(f"OpenSSL handshake: {exc}")
             raise Unreachable(st.fatal) from exc
     if isinstance(st.base, Exception):
