@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="only targets whose name, group or tag matches (glob; repeatable)")
     p.add_argument("--only", action="append", default=[], metavar="CONTROL",
                    help="only these control ids, families or check ids (repeatable)")
-    p.add_argument("--workers", type=int, default=32, help="targets checked at once (default 32)")
+    p.add_argument("--workers", type=int, default=64,
+                   help="targets checked at once; each holds one SSH connection (default 64)")
+    p.add_argument("--trust-new-host-keys", action="store_true",
+                   help="accept and record SSH host keys not yet in known_hosts "
+                        "(a changed key is always refused)")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="deadline in seconds for each network step or command (default 30)")
     p.add_argument("--baseline", type=Path, metavar="REPORT",
@@ -76,7 +80,16 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.output == "-"
     console = Console(stderr=True) if to_stdout else Console()
     progress_console = Console(stderr=True)
-    engine_kwargs = dict(transport_factory=open_transport, workers=args.workers,
+    from functools import partial
+
+    from controlcheck.transports.ssh_settings import SSHOptions
+
+    ssh_options = SSHOptions(trust_new_host_keys=args.trust_new_host_keys,
+                             connect_timeout=min(args.timeout, 10.0),
+                             banner_timeout=min(args.timeout, 10.0),
+                             auth_timeout=min(args.timeout, 15.0))
+    engine_kwargs = dict(transport_factory=partial(open_transport, ssh_options=ssh_options),
+                         workers=args.workers,
                          timeout=args.timeout, secrets=secret_values(inventory))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
