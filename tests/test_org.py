@@ -185,3 +185,8 @@ def test_broken_file_is_a_one_line_config_error(
 
 def test_broken_fixture_list_covers_every_file() -> None:
     assert {b[0] for b in BROKEN} == {p.name for p in (DATA / "broken").iterdir()}
+
+
+def test_shipped_example_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).parent.parent / "inventory" / "examples" / "organisation.yaml"
+    assert main(["validate", "-i", str(example)]) == 0, capsys.readouterr().err
