@@ -154,3 +154,17 @@ def test_fail_on_threshold(tmp_path: Path) -> None:
     run = Engine(catalogue, inventory, transport_factory=factory, checks=checks).run()
     assert exit_code(run.results, Severity.HIGH) == 1
     assert exit_code(run.results, Severity.CRITICAL) == 0
+
+
+def test_cut_output_is_never_judged(tmp_path: Path) -> None:
+    catalogue, inventory = _setup(tmp_path)
+
+    def grep_like(ctx: CheckContext) -> Outcome:
+        out = ctx.run(["yes", "ok"]).text  # endless output: the cap cuts it
+        return Outcome.passed("no 'bad' line") if "bad" not in out else Outcome.failed("bad")
+
+    checks = {**CHECKS, "t.uname": CheckSpec("t.uname", TargetKind.HOST, grep_like, "x")}
+    run = Engine(catalogue, inventory, transport_factory=factory, checks=checks).run()
+    row = next(r for r in run.results if r.check == "t.uname" and r.target == "good")
+    assert row.status == Status.ERROR
+    assert "printed more than 4 MiB" in row.message and "yes ok" in row.message

@@ -18,7 +18,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from controlcheck.model import Evidence, Outcome, TargetKind
-from controlcheck.transports.base import DEFAULT_TIMEOUT_S, CommandResult, Transport
+from controlcheck.transports.base import (
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_TIMEOUT_S,
+    CommandResult,
+    OutputTooLarge,
+    Transport,
+)
 
 if TYPE_CHECKING:
     from controlcheck.catalogue import Control
@@ -159,6 +165,13 @@ class CheckContext:
         result: CommandResult = self.session.memo[key]
         if record:
             self.record_command(result)
+        if result.truncated and max_output is None:
+            # A judge must never decide on cut output: "no match found in the
+            # first 4 MiB" is not "no match".  Callers that expect huge output
+            # pass their own max_output and handle ``truncated`` themselves.
+            raise OutputTooLarge(
+                f"{self.target.name}: {result.command_line} printed more than "
+                f"{DEFAULT_MAX_OUTPUT // (1024 * 1024)} MiB; output was cut, so nothing was decided")
         return result
 
     def record_command(self, result: CommandResult) -> str:

@@ -11,7 +11,8 @@ Exception tree (all map to a result with status ``error``)::
     ├── ConnectError               unreachable, refused, DNS
     ├── AuthError                  key/agent refused, sudo needs a password
     ├── HostKeyError               unknown or changed host key
-    └── CommandTimeout             the command did not finish before its deadline
+    ├── CommandTimeout             the command did not finish before its deadline
+    └── OutputTooLarge             the command printed more than the cap (a judge never sees cut output)
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class HostKeyError(TransportError):
 
 
 class CommandTimeout(TransportError):
+    pass
+
+
+class OutputTooLarge(TransportError):
     pass
 
 
