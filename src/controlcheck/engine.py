@@ -111,9 +111,10 @@ class Engine:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sealed = False  # after an interrupt, late rows from running probes are dropped
+        self.planned: list[PlannedCheck] = plan(catalogue, inventory, self.checks)
 
     def run(self) -> Run:
-        items = plan(self.catalogue, self.inventory, self.checks)
+        items = self.planned
         run = Run(str(uuid.uuid4()), self.clock(), None, self.catalogue, self.inventory, [],
                   self.evidence, planned=len(items))
         by_target: dict[str, list[PlannedCheck]] = {}
