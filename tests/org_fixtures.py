@@ -1,8 +1,8 @@
 """Render ``tests/data/org`` with dates relative to today, so the fixtures never rot.
 
 ``@TODAY@``, ``@TODAY-30@``, ``@TODAY+10@`` become ISO dates; ``@NOW-2@``
-becomes an ISO UTC date-time (today 06:00Z minus N days, so "@NOW-0@" is
-never in the future of a test run after 06:00... and is clamped to now).
+becomes an ISO UTC date-time: today 06:00Z (or now, if earlier) minus N days,
+so "@NOW-0@" is never in the future of the test run.
 """
 
 from __future__ import annotations
