@@ -6,6 +6,8 @@ functions here wire the two together, record evidence and handle "not applicable
 
 from __future__ import annotations
 
+from typing import Any
+
 from controlcheck.model import Outcome, TargetKind
 from controlcheck.probes.base import CheckContext, CheckSpec
 from controlcheck.probes.tls import judge, scan
@@ -76,7 +78,7 @@ def cipher_suites(ctx: CheckContext) -> Outcome:
                                                **facts))
 
 
-def _chain(ctx: CheckContext, ep: scan.Endpoint) -> tuple[object, list, list[str]]:
+def _chain(ctx: CheckContext, ep: scan.Endpoint) -> tuple[Any, list[Any], list[str]]:
     from controlcheck.probes.tls.certs import chain_pem_evidence, parse_cert
 
     try:
@@ -182,7 +184,8 @@ def https_redirect(ctx: CheckContext) -> Outcome:
                 return Outcome.passed(f"{url}: nothing listens on plain HTTP (connection "
                                       "refused), so nothing is served unencrypted")
             raise
-        location = (answer.header("Location") or [None])[0]
+        locations = answer.header("Location")
+        location = locations[0] if locations else None
         hops.append((url, answer.status, location))
         heads.append(f"# GET {url}\n{answer.raw_head}\n")
         if not (300 <= answer.status < 400 and location):

@@ -10,7 +10,6 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtensionOID
 
 
 @dataclass(frozen=True)
@@ -57,15 +56,15 @@ def parse_cert(der: bytes) -> CertInfo:
     dns: list[str] = []
     ips: list[str] = []
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = [n.lower() for n in san.get_values_for_type(x509.DNSName)]
         ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
         pass
     scts = 0
     try:
-        scts = len(cert.extensions.get_extension_for_oid(
-            ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS).value)
+        scts = len(cert.extensions.get_extension_for_class(
+            x509.PrecertificateSignedCertificateTimestamps).value)
     except (x509.ExtensionNotFound, Exception):
         scts = 0
     return CertInfo(
