@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controlcheck.model import Outcome
-from controlcheck.registers import dates_as_text, load_yaml_checked, parse_date
+from controlcheck.registers import parse_date
 from controlcheck.yamlio import ConfigError, Document, load_yaml, validate
 
 if TYPE_CHECKING:
@@ -92,11 +92,10 @@ def load_attestation(path: Path) -> Attestation:
         content = path.read_bytes()
     except OSError as exc:
         raise ConfigError(path, None, f"cannot read attestation: {exc.strerror}") from None
-    doc = load_yaml_checked(path)
+    doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise ConfigError(path, 1, "an attestation is a mapping (control:, who:, role:, date:, "
                                    "valid_until:, statement:)")
-    doc.data = dates_as_text(doc.data)
     validate(doc, "attestation.schema.json")
     data = doc.data
     signed = _date(doc, "date", data["date"])
@@ -171,7 +170,7 @@ def check_attestations(catalogue: Catalogue, inventory: Inventory) -> None:
     all_checks = {ch for checks in known.values() for ch in checks}
     for path in attestation_paths(inventory):
         att = load_attestation(path)
-        doc = load_yaml_checked(path)  # for line numbers of control/check
+        doc = load_yaml(path)  # for line numbers of control/check
         if att.control is not None:
             if att.control not in known:
                 raise doc.error(("control",), f"unknown control {att.control!r}; "

@@ -93,6 +93,10 @@ def columns_of(kind: str) -> list[_Column]:
     return cols
 
 
+# (record, line of the record, line of the header, line of each field — YAML/JSON only)
+_Rec = tuple[dict[str, Any], int | None, int | None, dict[str, int]]
+
+
 def load_register(path: Path, kind: str) -> Register:
     """Load and type-check one register; any problem is a ``ConfigError`` with file:line."""
     content = _read_bytes(path)
@@ -102,14 +106,15 @@ def load_register(path: Path, kind: str) -> Register:
     cols = columns_of(kind)
     mapping = _map_headers(path, header_line, headers, cols, kind)
     rows = []
-    for number, (raw, line, _) in enumerate(records, start=1):
+    for number, (raw, line, _, field_lines) in enumerate(records, start=1):
         if all(v is None or str(v).strip() == "" for v in raw.values()):
             continue  # blank line or an empty spreadsheet row
         values: dict[str, Any] = {}
         for col in cols:
             header = mapping.get(col.name)
             value = raw.get(header) if header is not None else None
-            values[col.name] = _convert(path, line, number, col, value)
+            where = field_lines.get(header, line) if header is not None else line
+            values[col.name] = _convert(path, where, number, col, value)
         rows.append(Row(values, line))
     return Register(path, kind, tuple(rows), hashlib.sha256(content).hexdigest(), content)
 
@@ -135,9 +140,9 @@ def _read_bytes(path: Path) -> bytes:
         raise ConfigError(path, None, f"cannot read register: {exc.strerror}") from None
 
 
-def _all_headers(records: list[tuple[dict[str, Any], int | None, int | None]]) -> list[str]:
+def _all_headers(records: list[_Rec]) -> list[str]:
     seen: dict[str, None] = {}
-    for raw, _, _ in records:
+    for raw, _, _, _ in records:
         for key in raw:
             seen.setdefault(key, None)
     return list(seen)
@@ -160,7 +165,7 @@ def _map_headers(path: Path, line: int | None, headers: Sequence[str],
     return mapping
 
 
-def _records(path: Path, content: bytes) -> Iterator[tuple[dict[str, Any], int | None, int | None]]:
+def _records(path: Path, content: bytes) -> Iterator[_Rec]:
     """(record, line of the record, line of the header) for each record."""
     try:
         text = content.decode("utf-8-sig")
@@ -176,7 +181,7 @@ def _records(path: Path, content: bytes) -> Iterator[tuple[dict[str, Any], int |
         yield from _csv_records(path, text)
 
 
-def _csv_records(path: Path, text: str) -> Iterator[tuple[dict[str, Any], int | None, int | None]]:
+def _csv_records(path: Path, text: str) -> Iterator[_Rec]:
     first = text.split("\n", 1)[0]
     # Spreadsheets in many locales export ';' or tab separated "CSV".
     delimiter = max((",", ";", "\t"), key=first.count)
@@ -200,12 +205,12 @@ def _csv_records(path: Path, text: str) -> Iterator[tuple[dict[str, Any], int | 
                 raise ConfigError(path, line, f"row has {len(cells)} fields but the header has "
                                               f"{len(header)}; quote values that contain "
                                               f"{delimiter!r}")
-            yield dict(zip(header, cells, strict=False)), line, 1
+            yield dict(zip(header, cells, strict=False)), line, 1, {}
     except csv.Error as exc:
         raise ConfigError(path, reader.line_num or None, f"malformed CSV: {exc}") from None
 
 
-def _json_records(path: Path, text: str) -> Iterator[tuple[dict[str, Any], int | None, int | None]]:
+def _json_records(path: Path, text: str) -> Iterator[_Rec]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -225,18 +230,24 @@ def _json_records(path: Path, text: str) -> Iterator[tuple[dict[str, Any], int |
         line = lines.get(prefix + (i,))
         if not isinstance(rec, dict):
             raise ConfigError(path, line, f"record {i + 1} is not an object")
-        yield {str(k): v for k, v in rec.items()}, line, lines.get(prefix + (0,))
+        yield ({str(k): v for k, v in rec.items()}, line, lines.get(prefix + (0,)),
+               _field_lines(lines, prefix + (i,), rec))
 
 
-def _yaml_records(path: Path, text: str) -> Iterator[tuple[dict[str, Any], int | None, int | None]]:
-    doc = load_yaml_checked(path, text)
+def _yaml_records(path: Path, text: str) -> Iterator[_Rec]:
+    doc = load_yaml(path, text)
     if not isinstance(doc.data, list):
         raise ConfigError(path, 1, "expected a YAML list of records (- person: ...)")
     for i, rec in enumerate(doc.data):
         line = doc.lines.get((i,))
         if not isinstance(rec, dict):
             raise ConfigError(path, line, f"record {i + 1} is not a mapping")
-        yield rec, line, doc.lines.get((0,))
+        yield rec, line, doc.lines.get((0,)), _field_lines(doc.lines, (i,), rec)
+
+
+def _field_lines(lines: dict[tuple[str | int, ...], int], key: tuple[str | int, ...],
+                 rec: dict[str, Any]) -> dict[str, int]:
+    return {str(k): lines[key + (k,)] for k in rec if key + (k,) in lines}
 
 
 def _convert(path: Path, line: int | None, number: int, col: _Column, value: Any) -> Any:
@@ -298,42 +309,6 @@ def parse_bool(value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f"{value!r} is not true/false (yes/no, 1/0, healthy/unhealthy)")
-
-
-_LOOSE_DATE_RE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-
-
-def load_yaml_checked(path: Path, text: str | None = None) -> Any:
-    """``load_yaml`` that turns PyYAML's crash on an impossible date into file:line.
-
-    PyYAML constructs ``2026-02-30`` as a timestamp and raises a bare
-    ``ValueError`` without a position; we find the first impossible date
-    ourselves so the user still gets the line.
-    """
-    try:
-        return load_yaml(path, text)
-    except ValueError as exc:
-        if text is None:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        for number, line in enumerate(text.splitlines(), start=1):
-            for m in _LOOSE_DATE_RE.finditer(line):
-                try:
-                    date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-                except ValueError:
-                    raise ConfigError(path, number, f"{m.group(0)!r} is not a date ({exc}); "
-                                                    f"write a real date as YYYY-MM-DD") from None
-        raise ConfigError(path, None, f"invalid YAML value: {exc}") from None
-
-
-def dates_as_text(data: Any) -> Any:
-    """YAML turns ``2026-11-02`` into a ``date``; schemas and messages want the text back."""
-    if isinstance(data, dict):
-        return {k: dates_as_text(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [dates_as_text(v) for v in data]
-    if isinstance(data, datetime | date):
-        return data.isoformat()
-    return data
 
 
 def check_registers(catalogue: Catalogue, inventory: Inventory) -> None:

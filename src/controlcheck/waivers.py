@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controlcheck.model import CheckResult, Status
-from controlcheck.registers import dates_as_text, load_yaml_checked, parse_date
-from controlcheck.yamlio import ConfigError, validate
+from controlcheck.registers import parse_date
+from controlcheck.yamlio import ConfigError, load_yaml, validate
 
 if TYPE_CHECKING:
     from controlcheck.catalogue import Catalogue
@@ -79,10 +79,9 @@ class Waiver:
 
 
 def load_waivers(path: Path) -> list[Waiver]:
-    doc = load_yaml_checked(path)
+    doc = load_yaml(path)
     if doc.data is None:
         raise ConfigError(path, 1, "empty waiver file; write 'waivers: []' or list waivers")
-    doc.data = dates_as_text(doc.data)
     validate(doc, "waivers.schema.json")
     out = []
     for i, raw in enumerate(doc.data["waivers"]):
@@ -113,7 +112,7 @@ def check_waivers(catalogue: Catalogue, inventory: Inventory) -> None:
     if not waivers:
         return
     known = control_checks(catalogue)
-    doc = load_yaml_checked(path)
+    doc = load_yaml(path)
     for i, w in enumerate(waivers):
         if w.control not in known:
             raise doc.error(("waivers", i, "control"),

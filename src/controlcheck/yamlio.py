@@ -58,7 +58,18 @@ class Document:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (YAML silently keeps the last)."""
+    """SafeLoader that refuses duplicate mapping keys (YAML silently keeps the last).
+
+    Timestamps stay strings: schemas check them with ``format: date``, an
+    impossible date like 2026-02-30 becomes a schema error with its line
+    instead of a crash, and an unquoted date validates like a quoted one.
+    """
+
+
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _construct(node: yaml.Node, loader: yaml.SafeLoader, path: PathKey,
@@ -79,7 +90,10 @@ def _construct(node: yaml.Node, loader: yaml.SafeLoader, path: PathKey,
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, loader, path + (i,), lines, file) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    try:
+        return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a malformed !!binary or !!float
+        raise ConfigError(file, node.start_mark.line + 1, f"cannot read value: {exc}") from None
 
 
 def load_yaml(path: Path, text: str | None = None) -> Document:
@@ -121,7 +135,8 @@ def load_schema(name: str) -> dict[str, Any]:
 def validate(doc: Document, schema_name: str) -> None:
     """Raise the first schema violation (in file order) as a ``ConfigError``."""
     schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     errors = list(validator.iter_errors(doc.data))
     if not errors:
         return
