@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from controlcheck.catalogue import load_catalogue
 from conftest import validate_report
+
+from controlcheck.catalogue import load_catalogue
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -6,6 +6,8 @@ import signal
 import threading
 from pathlib import Path
 
+from conftest import validate_report
+
 from controlcheck.catalogue import load_catalogue
 from controlcheck.engine import Engine
 from controlcheck.inventory import Target, load_inventory
@@ -15,7 +17,6 @@ from controlcheck.reporters.json_report import build_report
 from controlcheck.transports.base import ConnectError, Transport
 from controlcheck.transports.local import LocalTransport
 from controlcheck.verdict import exit_code
-from conftest import validate_report
 
 CATALOGUE = """\
 family: PATCH

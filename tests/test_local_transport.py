@@ -45,7 +45,8 @@ def test_hanging_command_times_out_within_the_deadline() -> None:
 
 def test_deadline_is_for_the_whole_exchange_not_per_read() -> None:
     # Prints a byte every 0.2 s for 10 s: a per-read timeout would never fire.
-    trickle = "import sys,time\nfor _ in range(50):\n sys.stdout.write('x'); sys.stdout.flush(); time.sleep(0.2)"
+    trickle = ("import sys,time\nfor _ in range(50):\n"
+               " sys.stdout.write('x'); sys.stdout.flush(); time.sleep(0.2)")
     t0 = time.monotonic()
     with pytest.raises(CommandTimeout):
         LocalTransport().run([PY, "-c", trickle], timeout=1.5)

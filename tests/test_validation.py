@@ -43,7 +43,8 @@ controls:
 
 # (name, patch.yaml or None, inventory text or None, expected line, expected words)
 CASES = [
-    ("yaml-syntax", PATCH_HEAD + "      - id: host.patch.security-updates\n        params: {grace_days: [1}\n",
+    ("yaml-syntax",
+     PATCH_HEAD + "      - id: host.patch.security-updates\n        params: {grace_days: [1}\n",
      None, 12, "invalid YAML"),
     ("unknown-check", PATCH_HEAD + "      - id: host.patch.security-updatez\n", None, 11,
      "unknown check 'host.patch.security-updatez'"),
