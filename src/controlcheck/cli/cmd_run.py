@@ -91,20 +91,13 @@ def run(args: argparse.Namespace) -> int:
     engine_kwargs = dict(transport_factory=partial(open_transport, ssh_options=ssh_options),
                          workers=args.workers,
                          timeout=args.timeout, secrets=secret_values(inventory))
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from controlcheck.reporters.progress import RunProgress
 
-    with Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
-                  console=progress_console, transient=True,
-                  disable=args.quiet or not progress_console.is_terminal) as progress:
-        from controlcheck.engine import plan
-
-        task = progress.add_task("run", total=len(plan(catalogue, inventory)), last="")
-        engine = Engine(catalogue, inventory,
-                        observers=[lambda r: progress.update(task, advance=1,
-                                                             last=f"{r.target} {r.check}")],
-                        result_hooks=hooks,
-                        **engine_kwargs)  # type: ignore[arg-type]
+    engine = Engine(catalogue, inventory, result_hooks=hooks,
+                    **engine_kwargs)  # type: ignore[arg-type]
+    with RunProgress(engine.planned, progress_console,
+                     enabled=not args.quiet and progress_console.is_terminal) as progress:
+        engine.observers.append(progress)
         result = engine.run()
 
     fail_on = Severity(args.fail_on)
