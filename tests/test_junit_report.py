@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import xmlschema
+from conftest import SHARED_SCHEMAS
 
 from controlcheck.catalogue import Catalogue
 from controlcheck.engine import Run
@@ -16,7 +17,7 @@ from controlcheck.model import CheckResult, Severity, Status, TargetKind
 from controlcheck.probes.base import EvidenceStore
 from controlcheck.reporters import FORMATS, junit
 
-XSD = Path("/work/shared/schemas/junit-10.xsd")
+XSD = SHARED_SCHEMAS / "junit-10.xsd"
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 

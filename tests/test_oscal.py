@@ -16,13 +16,14 @@ import jsonschema
 import pytest
 import regex
 from bundle_fixtures import real_run
+from conftest import SHARED_SCHEMAS
 from jsonschema import Draft7Validator, validators
 
 from controlcheck.evidence.bundle import bundle_bytes_map
 from controlcheck.reporters import FORMATS
 from controlcheck.reporters.oscal import build_oscal, render
 
-SCHEMA = Path("/work/shared/schemas/oscal_assessment-results_schema.json")
+SCHEMA = SHARED_SCHEMAS / "oscal_assessment-results_schema.json"
 GOLDEN = Path(__file__).parent / "data" / "evidence" / "oscal_structure.golden.json"
 
 

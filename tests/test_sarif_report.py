@@ -4,14 +4,14 @@ kind/level by status, waived results suppressed."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from conftest import SHARED_SCHEMAS
 from jsonschema import Draft4Validator
 from test_junit_report import sample_run
 
 from controlcheck.reporters import FORMATS, sarif
 
-SCHEMA = json.loads(Path("/work/shared/schemas/sarif-schema-2.1.0.json").read_text())
+SCHEMA = json.loads((SHARED_SCHEMAS / "sarif-schema-2.1.0.json").read_text())
 
 
 def test_sarif_validates_and_maps_statuses() -> None:

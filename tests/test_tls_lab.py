@@ -23,9 +23,10 @@ from controlcheck.model import Status, TargetKind
 from controlcheck.transports.factory import open_transport
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import SHARED_SCHEMAS
 from tls_fixtures import CHECK_IDS, BadServer, closed_port, start_lab  # noqa: E402
 
-SCHEMAS = Path("/work/shared/schemas")
+SCHEMAS = SHARED_SCHEMAS
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="not root: the lab needs root")
 
 
