@@ -15,7 +15,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -117,23 +117,18 @@ class Engine:
         items = self.planned
         run = Run(str(uuid.uuid4()), self.clock(), None, self.catalogue, self.inventory, [],
                   self.evidence, planned=len(items))
-        by_target: dict[str, list[PlannedCheck]] = {}
-        order: list[str] = []
-        for item in items:
-            if item.target is None:
-                self._emit(run, self._no_target(item))
-                continue
-            key = f"{item.target.kind.value}:{item.target.name}"
-            if key not in by_target:
-                by_target[key] = []
-                order.append(key)
-            by_target[key].append(item)
-
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cc-target")
-        futures: dict[Future[None], str] = {
-            pool.submit(self._run_target, run, by_target[k]): k for k in order}
+        # Everything from here on is inside the guard: Ctrl-C may arrive while a
+        # worker thread is still being started, not only while we wait.
         try:
-            pending = set(futures)
+            by_target: dict[str, list[PlannedCheck]] = {}
+            for item in items:
+                if item.target is None:
+                    self._emit(run, self._no_target(item))
+                    continue
+                key = f"{item.target.kind.value}:{item.target.name}"
+                by_target.setdefault(key, []).append(item)
+            pending = {pool.submit(self._run_target, run, group) for group in by_target.values()}
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for f in done:
