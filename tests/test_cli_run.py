@@ -76,3 +76,14 @@ def test_ctrl_c_writes_a_partial_report(tmp_path: Path) -> None:
     # every planned row is there even though the run stopped early
     assert {r["control"] for r in report["results"]} == {c.id for c in load_catalogue().controls}
     assert "(partial run)" in out
+
+
+def test_only_a_check_id_runs_just_that_check(tmp_path: Path) -> None:
+    proc = _run("run", "--only", "host.patch.reboot-required", "--only", "FW-01", "--output", "-",
+                cwd=tmp_path)
+    report = json.loads(proc.stdout)
+    checks = {(r["control"], r["check"]) for r in report["results"]}
+    # PATCH-01 also has host.patch.security-updates: it must not run
+    assert {ch for c, ch in checks if c == "PATCH-01"} == {"host.patch.reboot-required"}
+    assert {c for c, _ in checks} == {"PATCH-01", "FW-01"}
+    assert len({ch for c, ch in checks if c == "FW-01"}) == 3  # a control id keeps all its checks

@@ -9,6 +9,7 @@ run three hours later.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,9 +74,16 @@ class Catalogue:
         chosen = self.controls
         if only:
             wanted = {o.lower() for o in only}
-            chosen = [c for c in chosen
-                      if c.id.lower() in wanted or c.family.lower() in wanted
-                      or any(ch.id.lower() in wanted for ch in c.checks)]
+            picked = []
+            for c in chosen:
+                if c.id.lower() in wanted or c.family.lower() in wanted:
+                    picked.append(c)
+                    continue
+                # A check id selects just that check, not its siblings in the control.
+                checks = tuple(ch for ch in c.checks if ch.id.lower() in wanted)
+                if checks:
+                    picked.append(dataclasses.replace(c, checks=checks))
+            chosen = picked
         if framework:
             chosen = [c for c in chosen if c.frameworks.get(framework)]
         return Catalogue(chosen, self.digest, self.files)
