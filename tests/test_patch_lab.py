@@ -116,8 +116,16 @@ def lab() -> Iterator[Lab]:
         _setup_repo(stale, None, now - timedelta(days=30))
         stale.write_file("/etc/os-release", 'PRETTY_NAME="Debian GNU/Linux 10 (buster)"\n'
                          'ID=debian\nVERSION_ID="10"\nVERSION_CODENAME=buster\n')
+        held = lab.add_host("held")  # security update pending for a package on apt-mark hold
+        _setup_repo(held, "1.1", now)
+        _dpkg_status(held, _stanza("lab-dummy", "1.0").replace(
+            "Status: install ok installed", "Status: hold ok installed"))
+        wiped = lab.add_host("wiped")  # lists removed after an update (Docker-style cleanup)
+        _setup_repo(wiped, "1.1", now)
+        _dpkg_status(wiped, _stanza("lab-dummy", "1.0"))
+        wiped.write_file("/var/lib/apt/periodic/update-success-stamp", "")
         lab.start_all()
-        for h in (pending, clean, stale):
+        for h in (pending, clean, stale, held):
             h.exec(["apt-get", "-qq", "-o", "Acquire::Languages=none", "update"])
         # A stale index: backdate the fetched Release like a host that stopped updating.
         old = (now - timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
@@ -169,6 +177,22 @@ def test_security_update_pending_fails(lab: Lab) -> None:
     assert out.status == Status.FAIL, out.message
     assert "lab-dummy" in out.message and "1 security updates pending" in out.message
     assert out.facts["pending_security"] == 1
+
+
+def test_security_update_for_held_package_fails(lab: Lab) -> None:
+    # apt-mark hold keeps the update out of a plain dist-upgrade simulation ("kept back",
+    # no Inst line): that used to pass as "no security update pending".
+    out, _ = run_check(lab.host("held"), "host.patch.security-updates")
+    assert out.status == Status.FAIL, out.message
+    assert "lab-dummy" in out.message
+
+
+def test_fresh_stamp_without_any_index_is_error(lab: Lab) -> None:
+    # No Release file at all: apt knows no candidate version, so "nothing pending" means
+    # nothing.  A fresh update-success-stamp used to make that a pass.
+    out, _ = run_check(lab.host("wiped"), "host.patch.security-updates")
+    assert out.status == Status.ERROR, out.message
+    assert "apt-get update never ran" in out.message
 
 
 def test_no_update_fresh_index_passes(lab: Lab) -> None:

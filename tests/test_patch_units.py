@@ -22,6 +22,7 @@ from controlcheck.probes.patch_parsers import (
     PendingUpdate,
     apt_indexes,
     apt_simulation_complete,
+    apt_simulation_upgraded,
     parse_apk_version,
     parse_apt_config,
     parse_apt_simulation,
@@ -48,6 +49,7 @@ def test_apt_simulation_debian12_counts_security_updates() -> None:
     ups = parse_apt_simulation(text)
     assert apt_simulation_complete(text)
     assert len(ups) == 135
+    assert apt_simulation_upgraded(text) == 135  # the collector's cross-check agrees
     assert sum(u.security for u in ups) == 81
     by = {u.package: u for u in ups}
     assert by["liblzma5"].security and by["liblzma5"].installed == "5.4.1-1"
@@ -55,6 +57,16 @@ def test_apt_simulation_debian12_counts_security_updates() -> None:
     assert not by["base-files"].security  # point-release update, not security
     # Both archives: the security origin wins.
     assert by["krb5-locales"].security
+
+
+def test_apt_simulation_unreadable_inst_line_is_noticed() -> None:
+    # An Inst line in a shape the parser does not know must not silently shrink the list:
+    # the summary's "N upgraded" still counts it, and the collector compares the two.
+    text = read("debian12-apt-get-s-dist-upgrade.txt").replace(
+        "Inst liblzma5 [5.4.1-1] (", "Inst liblzma5 [5.4.1-1] {")
+    assert len(parse_apt_simulation(text)) == 134
+    assert apt_simulation_upgraded(text) == 135
+    assert apt_simulation_upgraded("E: Unable to locate package\n") is None
 
 
 def test_apt_simulation_agrees_with_apt_list_upgradable() -> None:

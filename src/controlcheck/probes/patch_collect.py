@@ -18,6 +18,7 @@ from controlcheck.probes.patch_judges import AutoUpdateState, RebootState, Updat
 from controlcheck.probes.patch_parsers import (
     apt_indexes,
     apt_simulation_complete,
+    apt_simulation_upgraded,
     parse_apk_version,
     parse_apt_config,
     parse_apt_simulation,
@@ -100,11 +101,19 @@ def collect_updates(ctx: CheckContext, facts: HostFacts) -> UpdateState:
 
 def _collect_apt(ctx: CheckContext, os_id: str) -> UpdateState:
     problems: list[str] = []
-    sim = ctx.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+    # --ignore-hold: a package on "apt-mark hold" is only "kept back" (no Inst line) in a
+    # plain simulation, yet its pending security update is exactly what must be reported.
+    sim = ctx.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "--ignore-hold",
+                   "dist-upgrade"])
     if not sim.ok or not apt_simulation_complete(sim.text):
         first = (sim.err_text.strip() or sim.text.strip()).splitlines()[-1:] or ["no output"]
         problems.append(f"apt-get -s dist-upgrade exited {sim.exit_status}: {first[0]}")
     updates = tuple(parse_apt_simulation(sim.text))
+    announced = apt_simulation_upgraded(sim.text)
+    if announced is not None and announced != len(updates):
+        # An Inst line the parser did not understand must not vanish into "nothing pending".
+        problems.append(f"apt-get -s dist-upgrade announced {announced} upgrades but "
+                        f"{len(updates)} Inst lines could be read")
     mtimes = _mtimes(ctx, [APT_LISTS], "*Release", 1)
     grep = ctx.run(["grep", "-H", "-E", "^(Origin|Label|Suite|Codename|Date):",
                     *sorted(mtimes)]) if mtimes else None
@@ -112,10 +121,13 @@ def _collect_apt(ctx: CheckContext, os_id: str) -> UpdateState:
                           grep.text if grep else "")
     security = [i for i in indexes if i.security]
     stamp = _mtimes(ctx, [APT_STAMP_DIR], "update-success-stamp", 1)
-    candidates = [i.freshness for i in (security or indexes)] + list(stamp.values())
+    # The stamp only vouches for an index that exists: with no Release file apt knows no
+    # candidate version at all, and "nothing pending" would mean nothing.
+    candidates = [i.freshness for i in (security or indexes)] + (
+        list(stamp.values()) if indexes else [])
     what = ("newest of the security suite's Release date/fetch time"
             if security else "newest Release file")
-    if stamp:
+    if stamp and indexes:
         what += " and update-success-stamp"
     if not indexes:
         what = f"no Release files in {APT_LISTS}: apt-get update never ran"

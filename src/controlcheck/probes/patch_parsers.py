@@ -87,6 +87,12 @@ def apt_simulation_complete(text: str) -> bool:
     return re.search(r"^\d+ upgraded, \d+ newly installed, \d+ to remove", text, re.M) is not None
 
 
+def apt_simulation_upgraded(text: str) -> int | None:
+    """The ``N upgraded`` of apt's summary line (None when there is none)."""
+    m = re.search(r"^(\d+) upgraded, \d+ newly installed, \d+ to remove", text, re.M)
+    return int(m.group(1)) if m else None
+
+
 @dataclass(frozen=True)
 class AptIndex:
     """One downloaded ``Release``/``InRelease`` file of ``/var/lib/apt/lists``."""
