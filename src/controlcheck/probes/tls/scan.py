@@ -126,9 +126,11 @@ def hello(ctx: CheckContext, ep: Endpoint, spec: rh.ClientHelloSpec, *,
         st.fatal = f"{ep.name}: {exc}"
         st.attempts.append(f"raw ClientHello {spec.label}: {exc}")
         raise Unreachable(st.fatal) from exc
-    if answer.kind == "alert" and answer.alert in (47, 50, 109, 110):
+    if answer.kind == "alert" and answer.alert in (47, 50, 109, 110, 112):
         # illegal_parameter/decode_error/missing or unsupported extension: the server
         # objects to our hello itself, so the answer says nothing about what it accepts.
+        # unrecognized_name: a name-based server refuses our SNI (e.g. nginx
+        # ssl_reject_handshake) before it looks at versions or suites.
         st.attempts.append(f"raw ClientHello {spec.label}: {answer.describe()} (unusable)")
         raise TransportError(f"{ep.label} rejected our probe ClientHello ({spec.label}) with "
                              f"{answer.describe()}; cannot decide")
@@ -168,7 +170,11 @@ def base_handshake(ctx: CheckContext, ep: Endpoint) -> Any:
 
 
 def _host_header(ep: Endpoint) -> str:
-    host = f"[{ep.host}]" if ":" in ep.host else ep.host
+    # The name the TLS handshake asked for (SNI) is the site being checked; with an
+    # address-only URL and --servername, the URL host would route the GET to another
+    # virtual host (nginx picks the server block by Host, not SNI) and judge its HSTS.
+    name = ep.servername or ep.host
+    host = f"[{name}]" if ":" in name else name
     return host if ep.port == 443 else f"{host}:{ep.port}"
 
 
