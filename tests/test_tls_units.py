@@ -199,6 +199,10 @@ def test_protocol_and_suite_judges() -> None:
 @pytest.mark.parametrize("value,age", [
     ("max-age=31536000; includeSubDomains", 31536000), ('max-age="600"', 600),
     ("includeSubDomains; MAX-AGE=15552000", 15552000), ("max-age=abc", None), ("", None),
+    # RFC 6797 §6.1/§8.1: a repeated directive or a broken quote voids the whole header.
+    ("max-age=31536000; max-age=0", None), ("max-age=1; MAX-AGE=31536000", None),
+    ('max-age="31536000', None), ("max-age=31536000; includeSubDomains; includeSubDomains", None),
+    ("max-age=31536000;", 31536000), (" max-age = 31536000 ; preload", 31536000),
 ])
 def test_hsts_parse(value, age) -> None:
     assert judge.parse_hsts(value) == age

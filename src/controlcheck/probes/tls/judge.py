@@ -145,12 +145,24 @@ def judge_signature(target: str, certs: Sequence[CertInfo], profile: Profile,
                           signature_hash=certs[0].signature_hash)
 
 
-_MAX_AGE = re.compile(r"(?:^|;)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:;|$)", re.IGNORECASE)
+_MAX_AGE = re.compile(r'\s*max-age\s*=\s*(?:"(\d+)"|(\d+))\s*', re.IGNORECASE)
 
 
 def parse_hsts(value: str) -> int | None:
-    m = _MAX_AGE.search(value)
-    return int(m.group(1)) if m else None
+    """max-age of one STS header, or None when a browser would ignore the header.
+
+    RFC 6797 §6.1: every directive appears at most once, and a header that breaks the
+    syntax is ignored (§8.1) — so ``max-age=31536000; max-age=0`` gives no HSTS at all.
+    """
+    directives = value.split(";")
+    named = [n for n in (d.split("=", 1)[0].strip().lower() for d in directives) if n]
+    if len(named) != len(set(named)):
+        return None
+    for d in directives:
+        m = _MAX_AGE.fullmatch(d)
+        if m:
+            return int(m.group(1) or m.group(2))
+    return None
 
 
 def judge_hsts(target: str, url: str, status: int, hsts_values: Sequence[str], min_max_age: int,
