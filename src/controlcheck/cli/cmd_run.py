@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_args(p)
     p.add_argument("--format", choices=sorted(FORMATS), default="json",
                    help="format of the report file (default json)")
-    p.add_argument("--output", "-o", default="report.json", metavar="FILE",
-                   help="report file; '-' writes it to stdout (default report.json)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="report file; '-' writes it to stdout (default: report.json, report.html, "
+                        "report.oscal.json, junit.xml or report.sarif by format)")
     p.add_argument("--fail-on", choices=SEVERITIES, default="low",
                    help="lowest severity whose failure makes the exit code 1 (default low)")
     p.add_argument("--limit", action="append", default=[], metavar="PATTERN",
@@ -45,8 +46,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+DEFAULT_OUTPUT = {"json": "report.json", "html": "report.html", "oscal": "report.oscal.json",
+                  "junit": "junit.xml", "sarif": "report.sarif"}
+
+
 def run(args: argparse.Namespace) -> int:
     import importlib
+
+    args.output = args.output or DEFAULT_OUTPUT.get(args.format, f"report.{args.format}")
 
     from rich.console import Console
 
