@@ -15,6 +15,7 @@ from typing import Any
 from controlcheck import __version__
 from controlcheck.engine import Run
 from controlcheck.model import count_by_status
+from controlcheck.reporters.json_report import run_metadata
 
 MANIFEST = "manifest.json"
 ENVELOPE = "manifest.dsse.json"
@@ -29,14 +30,7 @@ def build_manifest(run: Run, files: Mapping[str, bytes]) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
         "tool": {"name": "controlcheck", "version": __version__},
-        "run": {
-            "id": run.id,
-            "started": run.started.isoformat(),
-            "finished": (run.finished or run.started).isoformat(),
-            "catalogue_digest": run.catalogue.digest,
-            "inventory_digest": run.inventory.digest,
-            "partial": run.partial,
-        },
+        "run": run_metadata(run),
         "summary": count_by_status(run.results),
         "files": [file_entry(p, files[p]) for p in sorted(files)],
     }

@@ -42,6 +42,18 @@ def evidence_json(ev: Evidence) -> dict[str, Any]:
     return data
 
 
+def run_metadata(run: Run) -> dict[str, Any]:
+    """What identifies a run; the same in report.json and in a bundle's manifest."""
+    return {
+        "id": run.id,
+        "started": run.started.isoformat(),
+        "finished": (run.finished or run.started).isoformat(),
+        "catalogue_digest": run.catalogue.digest,
+        "inventory_digest": run.inventory.digest,
+        "partial": run.partial,
+    }
+
+
 def build_report(run: Run, fail_on: Severity = Severity.LOW) -> dict[str, Any]:
     by_control: dict[str, list[CheckResult]] = {}
     for r in run.results:
@@ -51,12 +63,7 @@ def build_report(run: Run, fail_on: Severity = Severity.LOW) -> dict[str, Any]:
         "format_version": 1,
         "tool": {"name": "controlcheck", "version": __version__},
         "run": {
-            "id": run.id,
-            "started": run.started.isoformat(),
-            "finished": (run.finished or run.started).isoformat(),
-            "catalogue_digest": run.catalogue.digest,
-            "inventory_digest": run.inventory.digest,
-            "partial": run.partial,
+            **run_metadata(run),
             "fail_on": fail_on.value,
             "exit_code": exit_code(run.results, fail_on),
             "notes": list(run.notes),
