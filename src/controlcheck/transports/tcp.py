@@ -11,7 +11,10 @@ with STATE one of:
 ``open``         the handshake completed
 ``closed``       RST: the host is up, nothing listens or a firewall rejects
 ``filtered``     no answer before the timeout (dropped)
-``unreachable``  ICMP/ARP says the address cannot be reached
+``unreachable``  ICMP/ARP says the address cannot be reached, or the zone itself cannot
+                 send (blackhole/prohibit route: EINVAL/EACCES, its own output firewall:
+                 EPERM) — only a timeout is "filtered", so a zone without a path never
+                 looks like a dropping firewall
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 def state(err):
     if err == 0: return "open"
     if err == errno.ECONNREFUSED: return "closed"
-    if err in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN): return "unreachable"
-    return "filtered"
+    if err == errno.ETIMEDOUT: return "filtered"
+    return "unreachable"
 res, sel = {}, selectors.DefaultSelector()
 for p in ports:
     s = socket.socket(fam, socket.SOCK_STREAM); s.setblocking(False)
@@ -62,8 +65,8 @@ for p in "$@"; do
   ( err=$(timeout "$t" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$addr" "$p" 2>&1); rc=$?
     if [ $rc -eq 0 ]; then echo "$p open"
     elif [ $rc -eq 124 ]; then echo "$p filtered"
-    else case $err in *refused*) echo "$p closed";; *unreachable*|*"No route"*) echo "$p unreachable";;
-         *) echo "$p filtered";; esac; fi ) &
+    else case $err in *refused*) echo "$p closed";; *"timed out"*) echo "$p filtered";;
+         *) echo "$p unreachable";; esac; fi ) &
 done
 wait
 """
