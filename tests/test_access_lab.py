@@ -35,7 +35,8 @@ TEST_PASSWORD = "lab-test-password-not-secret"
 def lab() -> Iterator[Lab]:
     lab = Lab()
     try:
-        for name in ("ac-good", "ac-weak", "ac-admin", "ac-uid0", "ac-emptypw", "ac-nosshd"):
+        for name in ("ac-good", "ac-weak", "ac-admin", "ac-uid0", "ac-emptypw", "ac-nosshd",
+                     "ac-pwfield", "ac-unshadowed"):
             lab.add_host(name)
         lab.start_all()
         for h in lab.hosts.values():
@@ -55,6 +56,18 @@ def lab() -> Iterator[Lab]:
         emptypw.exec(["useradd", "-m", "-s", "/bin/bash", "eve"])
         emptypw.exec(["passwd", "-d", "eve"])
         lab.host("ac-nosshd").remove_file("/usr/sbin/sshd")  # PID 1 keeps running
+        # An empty password field in /etc/passwd itself (not "x"): pam_unix never looks in
+        # shadow for it, so no password is needed, whatever shadow says (passwd(5)).
+        pwfield = lab.host("ac-pwfield")
+        pwfield.exec(["useradd", "-m", "-s", "/bin/bash", "frank"])
+        passwd = pwfield.read_file("/etc/passwd").decode()
+        assert "\nfrank:x:" in passwd
+        pwfield.write_file("/etc/passwd", passwd.replace("\nfrank:x:", "\nfrank::"), 0o644)
+        # Hashes back in /etc/passwd (pwunconv): getent passwd then prints them.
+        unshadowed = lab.host("ac-unshadowed")
+        unshadowed.exec(["useradd", "-m", "-s", "/bin/bash", "alice"])
+        unshadowed.exec(["chpasswd"], input=f"alice:{TEST_PASSWORD}\n")
+        unshadowed.exec(["pwunconv"])
         yield lab
     finally:
         lab.teardown()
@@ -150,6 +163,22 @@ def test_uid0_and_empty_passwords(lab: Lab, tmp_path: Path) -> None:
     assert "alice: set" in text and "auditor: no password" in text
     assert "$y$" not in text and "$6$" not in text
     assert "$y$" in lab.host("ac-good").read_file("/etc/shadow").decode()
+
+
+def test_empty_password_field_in_passwd_fails(lab: Lab, tmp_path: Path) -> None:
+    # Used to pass: only /etc/shadow was consulted, and frank's shadow entry is "!".
+    r = results(run_hosts(tmp_path, [(lab.host("ac-pwfield"), {})], [UID0]), UID0)
+    assert r["ac-pwfield"].status == Status.FAIL, r["ac-pwfield"].message
+    assert "login-capable accounts with an empty password: frank" in r["ac-pwfield"].message
+
+
+def test_password_hashes_in_passwd_never_reach_evidence(lab: Lab, tmp_path: Path) -> None:
+    host = lab.host("ac-unshadowed")
+    assert "$y$" in host.read_file("/etc/passwd").decode()
+    run = run_hosts(tmp_path, [(host, {})], [UID0, ADMINS], register=REGISTER)
+    text = evidence_text(run, "ac-unshadowed")
+    assert "alice:" in text  # the account list is still recorded...
+    assert "$y$" not in text and "$6$" not in text  # ...without its hashes
 
 
 def test_unprivileged_is_error_not_pass(lab: Lab, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from controlcheck.probes.accounts import (
     parse_passwd,
     parse_register,
     parse_sudoers,
+    redact_password_fields,
     shadow_states,
     sudo_users,
 )
@@ -124,6 +125,30 @@ def test_empty_password_only_counts_login_accounts() -> None:
     users, _ = accounts("lab")
     states = shadow_states((DATA / "accounts" / "lab.shadow").read_text())
     assert empty_password_logins(users, states) == ["eve"]  # svc has nologin
+
+
+def test_empty_passwd_field_needs_no_shadow_entry() -> None:
+    # passwd(5): a field other than "x" is the password itself; empty means none at all,
+    # and pam_unix never consults shadow for it (mallory's shadow hash is "set").
+    text = (DATA / "accounts" / "lab.passwd").read_text().replace(
+        "\nmallory:x:", "\nmallory::")
+    states = shadow_states((DATA / "accounts" / "lab.shadow").read_text())
+    assert states["mallory"] == "set"
+    assert empty_password_logins(parse_passwd(text), states) == ["eve", "mallory"]
+    # Shadow unreadable: the passwd field alone still shows it.
+    assert empty_password_logins(parse_passwd(text), {}) == ["mallory"]
+
+
+def test_redact_password_fields_keeps_markers_drops_hashes() -> None:
+    shadow_hash = (DATA / "accounts" / "lab.shadow").read_text().split("\nmallory:")[1]
+    hashed = shadow_hash.split(":")[0]
+    assert hashed.startswith("$")
+    text = (DATA / "accounts" / "lab.passwd").read_text().replace(
+        "\nmallory:x:", f"\nmallory:{hashed}:")
+    red = redact_password_fields(text)
+    assert hashed not in red and "mallory:[REDACTED: set]:" in red
+    assert "eve:x:1002:1002::/home/eve:/bin/bash" in red  # untouched otherwise
+    assert len(red.splitlines()) == len(text.splitlines())
 
 
 def test_admin_group_members_include_primary_gid() -> None:

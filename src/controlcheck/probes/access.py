@@ -25,6 +25,7 @@ from controlcheck.probes.accounts import (
     parse_passwd,
     parse_register,
     parse_sudoers,
+    redact_password_fields,
     shadow_states,
     sudo_users,
 )
@@ -91,13 +92,27 @@ def check_ssh_config(ctx: CheckContext) -> Outcome:
 
 
 def _getent(ctx: CheckContext, database: str) -> str:
-    result = ctx.run(["getent", database])
+    # Not recorded as is: an unshadowed passwd/group (pwunconv, old systems) carries
+    # password hashes in its second field.  The evidence gets the redacted text.
+    result = ctx.run(["getent", database], record=False)
     if not result.ok:
+        _record_redacted(ctx, result)
         # getent missing (minimal images): the local files are the database then.
-        result = ctx.run(["cat", f"/etc/{database}"])
+        result = ctx.run(["cat", f"/etc/{database}"], record=False)
         if not result.ok:
+            _record_redacted(ctx, result)
             raise _Unreadable(f"cannot read the {database} database (getent and /etc/{database})")
+    _record_redacted(ctx, result)
     return result.text
+
+
+def _record_redacted(ctx: CheckContext, result: CommandResult) -> None:
+    body = (f"$ {result.command_line}\n# exit status {result.exit_status} "
+            f"(password fields redacted)\n{redact_password_fields(result.text)}")
+    if result.stderr:
+        body += f"\n# stderr\n{result.err_text}"
+    ctx.note(result.command_line, body, kind="command",
+             meta={"exit_status": result.exit_status, "argv": list(result.argv)})
 
 
 def _accounts(ctx: CheckContext) -> tuple[list[Account], list[Group]]:
@@ -194,18 +209,20 @@ def check_uid0(ctx: CheckContext) -> Outcome:
     unreadable = ""
     if ctx.params["check_empty_passwords"]:
         shadow = ctx.run(["cat", "--", "/etc/shadow"], record=False)
+        states: dict[str, str] = {}
         if shadow.ok:
             states = shadow_states(shadow.text)
             # Redacted record: the state per user, never the hash.
             ctx.note("/etc/shadow password states (hashes not recorded)",
                      "".join(f"{u}: {s}\n" for u, s in sorted(states.items())))
-            empty = empty_password_logins(accounts, states)
-            if empty:
-                problems.append("login-capable accounts with an empty password: "
-                                + ", ".join(empty))
         else:
             unreadable = (f"cannot read /etc/shadow ({shadow.err_text.strip()[:120]}) to look "
                           "for empty passwords")
+        # An empty passwd field counts even when shadow is unreadable: it needs no shadow.
+        empty = empty_password_logins(accounts, states)
+        if empty:
+            problems.append("login-capable accounts with an empty password: "
+                            + ", ".join(empty))
     if problems:
         extra = f" (also: {unreadable})" if unreadable else ""
         return Outcome.failed(

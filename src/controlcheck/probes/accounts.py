@@ -25,6 +25,9 @@ class Account:
     uid: int
     gid: int
     shell: str
+    # State of the passwd password field, never the field itself: "shadow" ("x": look in
+    # /etc/shadow), else what ``password_state`` says ("empty", "locked", "set", ...).
+    passwd_state: str = "shadow"
 
     @property
     def can_log_in(self) -> bool:
@@ -51,7 +54,7 @@ def parse_passwd(text: str) -> list[Account]:
         if len(f) < 7:
             raise AccountParseError(f"passwd line {lineno} has {len(f)} fields, not 7")
         try:
-            out.append(Account(f[0], int(f[2]), int(f[3]), f[6]))
+            out.append(Account(f[0], int(f[2]), int(f[3]), f[6], _passwd_field_state(f[1])))
         except ValueError as exc:
             raise AccountParseError(f"passwd line {lineno}: bad uid/gid") from exc
     return out
@@ -72,6 +75,23 @@ def parse_group(text: str) -> list[Group]:
     return out
 
 
+def password_state(pw: str) -> str:
+    """"empty" | "locked" | "no password" | "set" for a password field; never the hash."""
+    if pw == "":
+        return "empty"
+    if pw.startswith("!"):
+        return "locked"
+    if pw in ("*", "x") or not pw.startswith("$") and len(pw) < 13:
+        return "no password"  # no hash can match it
+    return "set"
+
+
+def _passwd_field_state(pw: str) -> str:
+    # pam_unix and shadow(5): only "x" (or NIS "##user") sends the lookup to /etc/shadow;
+    # any other value, the empty string included, *is* the password hash.
+    return "shadow" if pw == "x" or pw.startswith("##") else password_state(pw)
+
+
 def shadow_states(text: str) -> dict[str, str]:
     """user → "empty" | "locked" | "no password" | "set"; the hash itself is dropped here."""
     states: dict[str, str] = {}
@@ -79,16 +99,22 @@ def shadow_states(text: str) -> dict[str, str]:
         f = line.split(":")
         if len(f) < 2 or not f[0]:
             continue
-        pw = f[1]
-        if pw == "":
-            states[f[0]] = "empty"
-        elif pw.startswith("!"):
-            states[f[0]] = "locked"
-        elif pw in ("*", "x") or not pw.startswith("$") and len(pw) < 13:
-            states[f[0]] = "no password"  # no hash can match it
-        else:
-            states[f[0]] = "set"
+        states[f[0]] = password_state(f[1])
     return states
+
+
+_HARMLESS_PW_FIELDS = frozenset({"", "x", "*", "!", "!!", "!*"})
+
+
+def redact_password_fields(text: str) -> str:
+    """passwd/group text with every password field that may hold a hash replaced."""
+    out = []
+    for line in text.splitlines():
+        f = line.split(":")
+        if len(f) >= 2 and f[1] not in _HARMLESS_PW_FIELDS and not f[1].startswith("##"):
+            f[1] = f"[REDACTED: {password_state(f[1])}]"
+        out.append(":".join(f))
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 def extra_uid0(accounts: Iterable[Account]) -> list[str]:
@@ -96,8 +122,11 @@ def extra_uid0(accounts: Iterable[Account]) -> list[str]:
 
 
 def empty_password_logins(accounts: Iterable[Account], states: Mapping[str, str]) -> list[str]:
-    """Login-capable accounts whose shadow hash is empty (anyone can log in as them)."""
-    return sorted(a.name for a in accounts if a.can_log_in and states.get(a.name) == "empty")
+    """Login-capable accounts with an empty password (anyone can log in as them): an empty
+    passwd field (shadow is then never consulted), or "x" there and an empty shadow hash."""
+    return sorted(a.name for a in accounts if a.can_log_in and (
+        a.passwd_state == "empty"
+        or a.passwd_state == "shadow" and states.get(a.name) == "empty"))
 
 
 def admin_group_members(accounts: Sequence[Account], groups: Sequence[Group],
