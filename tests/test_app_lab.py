@@ -81,6 +81,7 @@ def run_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         assert bound.wait(5)
         os.environ["CC_TEST_TOKEN_ACME"] = "tok-acme-5e1f0c2a"
         os.environ["CC_TEST_TOKEN_GLOBEX"] = "tok-globex-77b3d910"
+        os.environ["CC_TEST_TOKEN_STALE"] = "tok-acme-revoked-0000"
         base = f"http://{zone.address}:8000"
         tmp = tmp_path_factory.mktemp("app")
         inv_path = write_inventory(tmp / "inventory.yaml", {"applications": [
@@ -94,6 +95,11 @@ def run_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
              "protected": ["/api/v2/tenants/acme/reports", "/debug"],
              "tenants": [_tenant("acme", "/api/v2/tenants/acme/reports",
                                  ["/api/v2/tenants/globex/reports"])]},
+            # A stale token and no 'own' path: every foreign request gets 401 even on
+            # the leaking v2 route, which proves nothing about isolation.
+            {"name": "portal-v2-stale", "base_url": base,
+             "tenants": [{"name": "acme", "auth": {"token_env": "CC_TEST_TOKEN_STALE"},
+                          "foreign": ["/api/v2/tenants/globex/reports"]}]},
             {"name": "portal-nokeys", "base_url": base,
              "tenants": [{"name": "x", "auth": {"token_env": "CC_TEST_UNSET_VAR"},
                           "own": ["/api/tenants/x/invoices"], "foreign": ["/api/tenants/y/invoices"]}]},
@@ -137,6 +143,12 @@ def test_missing_credentials_error_and_no_protected_is_manual(run_results: dict[
     iso = _r(run_results, "portal-nokeys", "app.access.tenant-isolation")
     assert iso.status == Status.ERROR and "CC_TEST_UNSET_VAR is not set" in iso.message
     assert _r(run_results, "portal-nokeys", "app.access.anonymous-refused").status == Status.MANUAL
+
+
+def test_tenant_without_own_path_is_not_a_pass(run_results: dict[str, object]) -> None:
+    iso = _r(run_results, "portal-v2-stale", "app.access.tenant-isolation")
+    assert iso.status == Status.ERROR, iso.message
+    assert "own" in iso.message
 
 
 def test_tokens_never_in_evidence(run_results: dict[str, object]) -> None:

@@ -61,6 +61,11 @@ def judge_tenants(app: str, tenants: Sequence[TenantAnswers], refused: Sequence[
     (then a refusal may only mean the credentials are wrong)."""
     leaks, unclear, bad_creds = [], [], []
     for t in tenants:
+        if not t.own:
+            # Without one answered own request, wrong or revoked credentials (401 on
+            # everything) would read as "foreign refused".
+            bad_creds.append(f"{t.tenant}: no 'own' path listed, so nothing shows its "
+                             "credentials work")
         for a in t.own:
             if not 200 <= a.status < 300:
                 bad_creds.append(f"{t.tenant}: own {a.method} {a.url} -> {a.status}")
