@@ -135,6 +135,20 @@ def test_two_copies_none_offsite(site: Site) -> None:
     assert r[COPIES].status == Status.FAIL and "(0 off-site)" in r[COPIES].message
 
 
+def test_same_repository_twice_is_one_copy(site: Site) -> None:
+    # A copy_of entry naming the primary's own repository (a copy-paste slip) used to
+    # count as a second, off-site copy and pass.
+    repo = site.restic("main", 1)
+    host = {"name": "bk-twice", "backups": [
+        site.entry("main", repo),
+        {**site.entry("offsite", repo, offsite=True, copy_of="main"),
+         "repository": f"{repo}/"}]}
+    r = by_check(run_checks(site.root, host, [COPIES]))
+    assert r[COPIES].status == Status.FAIL, r[COPIES].message
+    assert "1 current copy (0 off-site)" in r[COPIES].message
+    assert "offsite is the same repository as main" in r[COPIES].message
+
+
 def test_empty_repository_fails(site: Site) -> None:
     host = {"name": "bk-empty", "backups": [site.entry("main", site.restic("main"))]}
     r = by_check(run_checks(site.root, host, [RECENT, RESTORE]))

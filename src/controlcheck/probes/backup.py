@@ -153,8 +153,8 @@ def check_copies(ctx: CheckContext) -> Outcome:
     if not entries:
         return Outcome.manual(f"{ctx.target.name}: {NO_BACKUPS}")
     latest = {str(e["name"]): latest_snapshot(ctx, e)[0] for e in entries}
-    model = [bp.Entry(str(e["name"]), bool(e.get("offsite", False)), e.get("copy_of"))
-             for e in entries]
+    model = [bp.Entry(str(e["name"]), bool(e.get("offsite", False)), e.get("copy_of"),
+                      str(e.get("repository") or "")) for e in entries]
     return bp.judge_copies(ctx.target.name, model, latest, float(ctx.params["rpo_hours"]),
                            int(ctx.params["min_copies"]), int(ctx.params["min_offsite"]),
                            ctx.now)

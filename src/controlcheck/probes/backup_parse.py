@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -187,6 +187,11 @@ class Entry:
     name: str
     offsite: bool = False
     copy_of: str | None = None
+    repository: str = ""  # as the inventory names it; two entries naming one are one copy
+
+    @property
+    def location(self) -> str:
+        return self.repository.rstrip("/") or f"<entry {self.name}>"
 
 
 def judge_copies(target: str, entries: Sequence[Entry], latest: Mapping[str, Latest],
@@ -202,6 +207,18 @@ def judge_copies(target: str, entries: Sequence[Entry], latest: Mapping[str, Lat
                                         "backup entry of this host; fix the inventory"))
     for dataset in (e for e in entries if e.copy_of is None):
         group = [dataset, *(e for e in entries if e.copy_of == dataset.name)]
+        # The same repository listed twice is one copy, whatever the entries claim; it is
+        # off-site only if no entry for it says otherwise.
+        first: dict[str, Entry] = {}
+        dupes: list[str] = []
+        for e in group:
+            if e.location in first:
+                dupes.append(f"{e.name} is the same repository as {first[e.location].name}")
+            else:
+                first[e.location] = e
+        onsite = {e.location for e in group if not e.offsite}
+        group = [replace(e, offsite=e.offsite and e.location not in onsite)
+                 for e in first.values()]
         fresh = [e for e in group if freshness(latest[e.name], rpo, now)[0] == Status.PASS]
         unknown = [e for e in group if latest[e.name].error is not None]
         off = [e for e in fresh if e.offsite]
@@ -212,6 +229,8 @@ def judge_copies(target: str, entries: Sequence[Entry], latest: Mapping[str, Lat
                   f" ({len(off)} off-site)")
         if stale:
             detail += f", not counted (no snapshot within {rpo_hours:g} h): {', '.join(stale)}"
+        if dupes:
+            detail += f", counted once: {', '.join(dupes)}"
         if len(fresh) >= min_copies and len(off) >= min_offsite:
             parts.append((Status.PASS, detail))
         elif (len(fresh) + len(unknown) < min_copies
