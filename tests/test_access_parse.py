@@ -12,6 +12,7 @@ is what ``sshd -T`` prints when /run/sshd is absent (sshd not running).
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -205,3 +206,14 @@ def test_register_approval_hosts_and_expiry() -> None:
         "approval CHG-3 expired on 2024-01-31"
     assert approval_for("dave", ["db1", "prod"], register, today)[0] is not None  # group
     assert approval_for("zed", ["db1"], register, today) == (None, "not in the access register")
+
+
+def test_sudoers_user_list_with_spaces_around_commas(tmp_path: Path) -> None:
+    # sudo itself accepts blanks before a comma in a user list (visudo proves it here);
+    # bob used to be dropped, so an unapproved admin could pass.
+    text = "alice , bob ,%ops ALL=(ALL) ALL\n"
+    (tmp_path / "s").write_text(text)
+    check = subprocess.run(["visudo", "-cf", str(tmp_path / "s")], capture_output=True,
+                           text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert [g.principal for g in parse_sudoers(text).grants] == ["alice", "bob", "%ops"]

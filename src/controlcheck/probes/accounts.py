@@ -217,7 +217,7 @@ def parse_sudoers(text: str) -> SudoersFile:
         # user_list host_list = ...  → the user list is everything before the first
         # whitespace that is followed by the host list; user lists may contain ", ".
         head = line.split("=", 1)[0]
-        tokens = head.replace(", ", ",").split()
+        tokens = re.sub(r"\s*,\s*", ",", head).split()  # sudo allows "alice , bob"
         if len(tokens) < 2:
             continue
         for principal in _split_list(tokens[0]):
