@@ -74,3 +74,33 @@ def test_expand_ports_is_bounded() -> None:
     assert expand_ports([(22, 22), (80, 82), (22, 22)], 10) == [22, 80, 81, 82]
     with pytest.raises(ValueError, match="more than 100 ports"):
         expand_ports([(1, 65535)], 100)
+
+
+def test_silence_from_every_zone_is_undecided() -> None:
+    silent = {22: "filtered", 80: "filtered", 443: "filtered", 3306: "filtered"}
+    # a zone that may reach nothing: all filtered is what it should see, but with no
+    # answer anywhere the host may simply be down
+    r = judge_reachability("h", [ZoneScan("internet", silent)], {"internet": []})
+    assert r.status == Status.ERROR and "liveness reference" in r.message
+    # a zone that may reach 22 and hears nothing: undecided even if another zone answered
+    r = judge_reachability("h", [ZoneScan("internet", silent), ZoneScan("mgmt", silent)],
+                           {"internet": [], "mgmt": [22]})
+    assert r.status == Status.ERROR and "zone mgmt may reach 22/tcp" in r.message
+    # the same silence from the internet is a pass once mgmt proves the host is up
+    r = judge_reachability("h", [ZoneScan("internet", silent),
+                                 ZoneScan("mgmt", _scan("drop-policy"))],
+                           {"internet": [], "mgmt": [22]})
+    assert r.status == Status.PASS, r.message
+
+
+def test_management_needs_a_sign_of_life() -> None:
+    silent = {22: "filtered", 3306: "filtered"}
+    assert judge_management("h", [ZoneScan("internet", silent)], [22, 3306],
+                            alive=True).status == Status.PASS
+    assert judge_management("h", [ZoneScan("internet", silent)], [22, 3306],
+                            alive=False).status == Status.ERROR
+    assert judge_management("h", [ZoneScan("internet", silent)], [22, 3306],
+                            alive=None).status == Status.ERROR
+    refused = {22: "closed", 3306: "filtered"}  # an RST is a sign of life
+    assert judge_management("h", [ZoneScan("internet", refused)], [22, 3306],
+                            alive=None).status == Status.PASS

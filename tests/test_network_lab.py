@@ -41,7 +41,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str
     lab = Lab()
     servers: list[NetnsServer] = []
     try:
-        web, wide, bare, jump = (lab.add_host(n) for n in ("web", "wide", "bare", "jump"))
+        web, wide, bare, jump, silent = (lab.add_host(n)
+                                         for n in ("web", "wide", "bare", "jump", "silent"))
         lab.add_zone_netns("internet")
         lab.start_all()
         # web: SSH and the admin panel only from the scanner (mgmt) and ssh from jump.
@@ -52,6 +53,10 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str
             f"  ip saddr {lab.scanner_address} tcp dport {{ 22, 8080 }} accept\n"
             f"  ip saddr {jump.address} tcp dport 22 accept\n"
             "  tcp dport 80 reject with tcp reset\n }\n}\n"))
+        # silent: drops everything from everywhere, like a host that is down.
+        silent.exec(["nft", "-f", "-"], input=(
+            "table inet filter {\n chain input {\n"
+            "  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n}\n"))
         for h in (web, wide):
             bound = threading.Event()
             servers.append(NetnsServer(h.netns, http_server(h.address, 8080, _Admin, bound))
@@ -69,6 +74,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str
                 host_entry(lab, wide, zone_access={"internet": [443]}),
                 host_entry(lab, bare),
                 host_entry(lab, jump),
+                host_entry(lab, silent, zone_access={"internet": [], "mgmt": [22]}),
             ],
         })
         catalogue = load_catalogue().select(["net.firewall.reachability",
@@ -109,3 +115,14 @@ def test_host_without_zone_access_is_manual(results: dict[tuple[str, str], Check
 
 def test_scan_evidence_recorded(results: dict[tuple[str, str], CheckResult]) -> None:
     assert results[("web", "net.firewall.reachability")].evidence
+
+
+def test_silence_is_not_a_firewall_verdict(results: dict[tuple[str, str], CheckResult]) -> None:
+    # Every SYN times out from every zone: a dropping firewall and a dead host look the
+    # same, so neither network check may pass.
+    reach = results[("silent", "net.firewall.reachability")]
+    assert reach.status == Status.ERROR, reach.message
+    assert "zone mgmt may reach 22/tcp but no port answered" in reach.message
+    exposure = results[("silent", "net.access.management-exposure")]
+    assert exposure.status == Status.ERROR, exposure.message
+    assert "answered nowhere else" in exposure.message

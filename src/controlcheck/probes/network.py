@@ -63,9 +63,19 @@ def judge_reachability(host: str, scans: Sequence[ZoneScan],
         elif scan.states and all(s == "unreachable" for s in scan.states.values()):
             errors.append(f"zone {scan.zone}: {host} is unreachable (no route/ARP answer), "
                           "so the firewall cannot be judged")
+        elif rules and not answered(scan.states):
+            # Silence where something may answer: a dropping firewall and a host
+            # that is down (or a zone that cannot send) look the same.
+            errors.append(f"zone {scan.zone} may reach {_rules_text(rules)} but no port answered "
+                          "at all (every connect timed out), so a firewall cannot be told from "
+                          "a host that is down or a zone that cannot send")
         else:
             seen.append(f"zone {scan.zone}: {_counts(scan.states)}")
     facts: dict[str, Any] = {"zones": {s.zone: dict(sorted(s.states.items())) for s in scans if not s.error}}
+    if not violations and not errors and not any(answered(s.states) for s in scans):
+        errors.append("no port answered from any zone, so 'all filtered' cannot be told from a "
+                      "host that is down; give some zone a port it may reach (e.g. mgmt: [22]) "
+                      "as a liveness reference")
     if violations:
         return Outcome.failed(f"{host}: " + "; ".join(violations) +
                               ". Close these ports for that zone (network firewall or host "
@@ -75,8 +85,18 @@ def judge_reachability(host: str, scans: Sequence[ZoneScan],
     return Outcome.passed(f"{host}: only allowed ports answer ({'; '.join(seen)})", **facts)
 
 
-def judge_management(host: str, scans: Sequence[ZoneScan], management: Sequence[int]) -> Outcome:
-    """Fail on any management port open from an application/public zone."""
+def answered(states: Mapping[int, str]) -> bool:
+    """Did the host say anything (SYN-ACK or RST)?  Timeouts and no-route prove nothing."""
+    return any(state in ("open", "closed") for state in states.values())
+
+
+def judge_management(host: str, scans: Sequence[ZoneScan], management: Sequence[int],
+                     alive: bool | None = None) -> Outcome:
+    """Fail on any management port open from an application/public zone.
+
+    ``alive``: whether the host answered on some port from some zone (the
+    reachability scans); only consulted when these scans got no answer at all.
+    """
     exposed, errors, seen = [], [], []
     for scan in scans:
         if scan.error:
@@ -93,6 +113,12 @@ def judge_management(host: str, scans: Sequence[ZoneScan], management: Sequence[
     if exposed:
         return Outcome.failed(f"{host}: management port(s) reachable: {'; '.join(exposed)}. "
                               "Restrict them to the management zone", **facts)
+    if not errors and not any(answered(sc.states) for sc in scans) and not alive:
+        errors.append("no management port answered at all from zone(s) "
+                      f"{', '.join(seen)} and the host answered nowhere else"
+                      + (" (no zone_access scans to compare with)" if alive is None else "")
+                      + ", so a firewall cannot be told from a host that is down; define "
+                        "zone_access with a port some zone may reach as a liveness reference")
     if errors:
         return Outcome.error(f"{host}: " + "; ".join(errors), **facts)
     return Outcome.passed(f"{host}: no management port answers from zone(s) "
@@ -178,16 +204,36 @@ def check_reachability(ctx: CheckContext) -> Outcome:
         return Outcome.manual(f"{ctx.target.name}: no scanner zones or no zone_access for this "
                               "host; define 'zones:' and per-host 'zone_access:' (which ports "
                               "each zone may reach) to check the network firewall layer")
+    try:
+        plan = _reachability_plan(ctx, zone_access, ctx.params["common_ports"])
+    except ValueError as exc:
+        return Outcome.error(f"{ctx.target.name}: {exc}")
+    return judge_reachability(ctx.target.name, scan_zones(ctx, plan), zone_access)
+
+
+def _reachability_plan(ctx: CheckContext, zone_access: Mapping[str, Sequence[Any]],
+                       common: Sequence[int]) -> dict[str, list[int]]:
     plan: dict[str, list[int]] = {}
     for zone_name, allowed in zone_access.items():
         try:
-            plan[zone_name] = expand_ports([(p, p) for p in ctx.params["common_ports"]]
-                                           + _tcp_pairs(allowed)
+            plan[zone_name] = expand_ports([(p, p) for p in common] + _tcp_pairs(allowed)
                                            + _tcp_pairs(ctx.target.spec.get("allowed_ports", [])),
                                            int(ctx.params["max_ports"]))
         except ValueError as exc:
-            return Outcome.error(f"{ctx.target.name}: zone {zone_name}: {exc}")
-    return judge_reachability(ctx.target.name, scan_zones(ctx, plan), zone_access)
+            raise ValueError(f"zone {zone_name}: {exc}") from None
+    return plan
+
+
+def _host_answers_somewhere(ctx: CheckContext) -> bool | None:
+    """Liveness from the zones of zone_access: the allowed ports only (cheap, memoised)."""
+    zone_access: Mapping[str, Sequence[Any]] = ctx.target.spec.get("zone_access") or {}
+    if not zone_access:
+        return None
+    try:
+        plan = _reachability_plan(ctx, zone_access, ())
+    except ValueError:
+        return None
+    return any(answered(sc.states) for sc in scan_zones(ctx, plan) if not sc.error)
 
 
 def check_management_exposure(ctx: CheckContext) -> Outcome:
@@ -199,7 +245,8 @@ def check_management_exposure(ctx: CheckContext) -> Outcome:
                               "to check that management ports are not exposed")
     ports = sorted(set(ctx.params["management_ports"]))
     scans = scan_zones(ctx, {z: ports for z in zones})
-    return judge_management(ctx.target.name, scans, ports)
+    alive = True if any(answered(sc.states) for sc in scans) else _host_answers_somewhere(ctx)
+    return judge_management(ctx.target.name, scans, ports, alive)
 
 
 CHECKS = (
