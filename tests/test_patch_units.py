@@ -20,6 +20,7 @@ from controlcheck.probes.patch_judges import (
 )
 from controlcheck.probes.patch_parsers import (
     PendingUpdate,
+    UnrecognisedOutput,
     apt_indexes,
     apt_simulation_complete,
     apt_simulation_upgraded,
@@ -61,10 +62,11 @@ def test_apt_simulation_debian12_counts_security_updates() -> None:
 
 def test_apt_simulation_unreadable_inst_line_is_noticed() -> None:
     # An Inst line in a shape the parser does not know must not silently shrink the list:
-    # the summary's "N upgraded" still counts it, and the collector compares the two.
+    # the parser names it (and the collector still compares the summary's "N upgraded").
     text = read("debian12-apt-get-s-dist-upgrade.txt").replace(
         "Inst liblzma5 [5.4.1-1] (", "Inst liblzma5 [5.4.1-1] {")
-    assert len(parse_apt_simulation(text)) == 134
+    with pytest.raises(UnrecognisedOutput, match="apt-get: Inst liblzma5 "):
+        parse_apt_simulation(text)
     assert apt_simulation_upgraded(text) == 135
     assert apt_simulation_upgraded("E: Unable to locate package\n") is None
 
@@ -134,6 +136,50 @@ def test_apk_version_alpine() -> None:
         ("busybox", "1.36.1-r20", "1.36.1-r21"),
         ("musl", "1.2.4_git20230717-r5", "1.2.4_git20230717-r6"),
         ("ssl_client", "1.36.1-r20", "1.36.1-r21")]
+
+
+def test_dnf5_advisory_list_is_read_not_skipped() -> None:
+    # dnf5's table (Name Type Severity Package Issued) used to match no dnf4 row and so
+    # read as "nothing pending": a pass with two kernel security updates outstanding.
+    ups = parse_dnf_security_list(read("fedora44-dnf5-advisory-list.txt"))
+    assert [(u.package, u.available) for u in ups] == [
+        ("kernel-core", "7.0.10-201.fc44"), ("kernel-modules-core", "7.0.10-201.fc44")]
+    assert ups[0].issued == datetime(2026, 5, 27, 16, 6, 31, tzinfo=UTC)
+    assert ups[0].origin == "FEDORA-2026-bc20b091a8 (Important)"
+
+
+def test_dnf5_narrow_terminal_types_are_read() -> None:
+    ups = parse_dnf_security_list(read("fedora40-dnf5-advisory-list-narrow.txt"))
+    assert [u.package for u in ups] == ["glib2-debuginfo", "glib2-debugsource"]
+
+
+@pytest.mark.parametrize(("parser", "text", "manager"), [
+    # dnf5 JSON or a 4-column dnf row: not a format the parser knows.
+    (parse_dnf_security_list, "RLSA-2026:1 Important/Sec. openssl-3.0.7-1.el9.x86_64 2026-01-01",
+     "dnf"),
+    (parse_dnf_security_list, '[{"name": "FEDORA-2026-1", "type": "security"}]', "dnf"),
+    (parse_dnf_security_list, "RLSA-2026:1 Critical/Security openssl-3.0.7-1.el9.x86_64", "dnf"),
+    (parse_zypper_patches, read("leap423-zypper-lp-security.txt").replace(
+        "| needed | Security update for subversion",
+        "| needed | Security update for subversion | extra"), "zypper"),
+    (parse_zypper_patches, "Patch openSUSE-2018-118 (security, important) needed\n", "zypper"),
+    (parse_apk_version, "busybox-1.36.1-r20 -> 1.36.1-r21\n", "apk"),
+    (parse_apt_simulation, "Inst libc6 [2.36-9] 2.36-9+deb12u9 Debian-Security:12 amd64\n",
+     "apt-get"),
+])
+def test_unparseable_line_raises_not_nothing_pending(parser, text: str,  # type: ignore[no-untyped-def]
+                                                      manager: str) -> None:
+    with pytest.raises(UnrecognisedOutput, match=f"unrecognised output from {manager}: "):
+        parser(text)
+
+
+def test_known_prose_and_empty_output_still_parse() -> None:
+    assert parse_dnf_security_list("") == []
+    assert parse_dnf_security_list("Last metadata expiration check: 0:01:02 ago on Mon.\n") == []
+    assert parse_zypper_patches("Loading repository data...\nReading installed packages...\n"
+                                "No updates found.\n") == []
+    assert parse_apk_version("Installed:                                Available:\n") == []
+    assert parse_apt_simulation(read("debian12-apt-get-s-dist-upgrade.txt"))
 
 
 # --------------------------------------------------------------------------- versions

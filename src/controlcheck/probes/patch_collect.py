@@ -16,6 +16,8 @@ from datetime import datetime
 from controlcheck.probes.base import CheckContext
 from controlcheck.probes.patch_judges import AutoUpdateState, RebootState, UpdateState
 from controlcheck.probes.patch_parsers import (
+    PendingUpdate,
+    UnrecognisedOutput,
     apt_indexes,
     apt_simulation_complete,
     apt_simulation_upgraded,
@@ -108,9 +110,13 @@ def _collect_apt(ctx: CheckContext, os_id: str) -> UpdateState:
     if not sim.ok or not apt_simulation_complete(sim.text):
         first = (sim.err_text.strip() or sim.text.strip()).splitlines()[-1:] or ["no output"]
         problems.append(f"apt-get -s dist-upgrade exited {sim.exit_status}: {first[0]}")
-    updates = tuple(parse_apt_simulation(sim.text))
+    updates: tuple[PendingUpdate, ...] = ()
+    try:
+        updates = tuple(parse_apt_simulation(sim.text))
+    except UnrecognisedOutput as exc:
+        problems.append(str(exc))
     announced = apt_simulation_upgraded(sim.text)
-    if announced is not None and announced != len(updates):
+    if announced is not None and announced != len(updates) and not problems:
         # An Inst line the parser did not understand must not vanish into "nothing pending".
         problems.append(f"apt-get -s dist-upgrade announced {announced} upgrades but "
                         f"{len(updates)} Inst lines could be read")
@@ -143,7 +149,11 @@ def _collect_dnf(ctx: CheckContext, manager: str, os_id: str) -> UpdateState:
         f"{manager} updateinfo list exited {listed.exit_status}: "
         f"{(listed.err_text.strip().splitlines() or ['no output'])[-1]}"]
     info = ctx.run([*base, "updateinfo", "info", "--security"]) if listed.ok else None
-    updates = tuple(parse_dnf_security_list(listed.text, info.text if info else ""))
+    updates: tuple[PendingUpdate, ...] = ()
+    try:
+        updates = tuple(parse_dnf_security_list(listed.text, info.text if info else ""))
+    except UnrecognisedOutput as exc:
+        problems.append(str(exc))
     repomd = _mtimes(ctx, ["/var/cache/dnf", "/var/cache/yum"], "repomd.xml", 5)
     return UpdateState(manager, updates, min(repomd.values()) if repomd else None,
                        "oldest cached repomd.xml" if repomd else "no cached repository metadata",
@@ -155,8 +165,13 @@ def _collect_zypper(ctx: CheckContext, os_id: str) -> UpdateState:
                    "--category", "security"])
     problems = [] if res.ok else [f"zypper list-patches exited {res.exit_status}: "
                                   f"{(res.err_text.strip().splitlines() or ['-'])[-1]}"]
+    updates: tuple[PendingUpdate, ...] = ()
+    try:
+        updates = tuple(parse_zypper_patches(res.text))
+    except UnrecognisedOutput as exc:
+        problems.append(str(exc))
     repomd = _mtimes(ctx, ["/var/cache/zypp/raw"], "repomd.xml", 3)
-    return UpdateState("zypper", tuple(parse_zypper_patches(res.text)),
+    return UpdateState("zypper", updates,
                        min(repomd.values()) if repomd else None,
                        "oldest cached repomd.xml" if repomd else "no cached repository metadata",
                        os_id=os_id, problems=tuple(problems))
@@ -165,8 +180,13 @@ def _collect_zypper(ctx: CheckContext, os_id: str) -> UpdateState:
 def _collect_apk(ctx: CheckContext, os_id: str) -> UpdateState:
     res = ctx.run(["apk", "version", "-l", "<"])
     problems = [] if res.ok else [f"apk version exited {res.exit_status}"]
+    updates: tuple[PendingUpdate, ...] = ()
+    try:
+        updates = tuple(parse_apk_version(res.text))
+    except UnrecognisedOutput as exc:
+        problems.append(str(exc))
     idx = _mtimes(ctx, ["/var/cache/apk", "/etc/apk/cache", "/lib/apk/db"], "APKINDEX.*", 1)
-    return UpdateState("apk", tuple(parse_apk_version(res.text)),
+    return UpdateState("apk", updates,
                        min(idx.values()) if idx else None,
                        "oldest APKINDEX" if idx else "no cached APKINDEX",
                        os_id=os_id, problems=tuple(problems), all_security=True)

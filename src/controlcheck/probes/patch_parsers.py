@@ -25,6 +25,16 @@ from email.utils import parsedate_to_datetime
 # --------------------------------------------------------------------------- common
 
 
+class UnrecognisedOutput(ValueError):
+    """A non-empty line the parser does not know.  Skipping it could hide a pending update
+    (a new output format parsed as "nothing pending"), so the collector reports an error."""
+
+    def __init__(self, manager: str, line: str) -> None:
+        super().__init__(f"unrecognised output from {manager}: {line.strip()[:200]}")
+        self.manager = manager
+        self.line = line
+
+
 @dataclass(frozen=True)
 class PendingUpdate:
     """One package that has a newer version available."""
@@ -72,8 +82,12 @@ def parse_apt_simulation(text: str) -> list[PendingUpdate]:
     updates: list[PendingUpdate] = []
     for line in text.splitlines():
         m = _INST.match(line)
+        if not m and line.startswith("Inst "):
+            # The rest of apt's output is prose (counted by the summary line); an Inst
+            # line is what this parser exists for, so one it cannot read is an error.
+            raise UnrecognisedOutput("apt-get", line)
         if not m or m.group("old") is None:
-            continue  # a new dependency, not an upgrade of something installed
+            continue  # prose, or a new dependency, not an upgrade of something installed
         origins = [o.strip() for o in m.group("files").split(", ") if o.strip()]
         security = [o for o in origins if _apt_origin_is_security(o)]
         updates.append(PendingUpdate(
@@ -173,18 +187,53 @@ def split_nevra(nevra: str) -> tuple[str, str] | None:
     return (m.group("name"), m.group("evr")) if m else None
 
 
+_DNF_NOISE = re.compile(
+    r"^(Last metadata expiration check:|Updating and loading repositories:|Repositories loaded"
+    r"|Updating Subscription Management repositories|Unable to read consumer identity"
+    r"|This system is not registered)")
+# dnf5 (``dnf advisory list`` / its ``updateinfo`` alias): Name Type Severity Package Issued,
+# the type and severity cut short on a narrow terminal ("secu", "Importan").
+_DNF5_HEADER = re.compile(r"^Name\s+Type\s+Severity\s+Package\s+Issued$")
+_DNF5_ROW = re.compile(r"^(?P<id>\S+)\s+(?P<type>[a-z]+)\s+(?P<sev>\S+)\s+(?P<nevra>\S+)\s+"
+                       r"(?P<issued>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$")
+_DNF4_TYPES = ("bugfix", "enhancement", "newpackage", "security", "unknown")
+
+
 def parse_dnf_security_list(list_text: str, info_text: str = "") -> list[PendingUpdate]:
-    """``dnf updateinfo list --security`` rows (``RHSA-2024:1 Important/Sec. pkg-v-r.arch``),
-    each dated by the advisory's ``Updated`` in ``updateinfo info`` when present."""
+    """``dnf updateinfo list --security`` rows, dnf4 (``RHSA-2024:1 Important/Sec.
+    pkg-v-r.arch``, dated by the advisory's ``Updated`` in ``updateinfo info``) or dnf5
+    (``FEDORA-2026-x security Important pkg-v-r.arch 2026-05-27 16:06:31``).
+
+    Raises ``UnrecognisedOutput`` on any other non-empty line."""
     updated = parse_dnf_updateinfo_dates(info_text)
     updates: list[PendingUpdate] = []
     for line in list_text.splitlines():
-        parts = line.split()
-        if len(parts) != 3 or not parts[1].endswith("/Sec."):
-            continue  # headers, "Last metadata expiration check", bugfix rows
-        split = split_nevra(parts[2])
-        if split is None:
+        text = line.strip()
+        if not text or _DNF_NOISE.match(text) or _DNF5_HEADER.match(text):
             continue
+        parts = text.split()
+        m5 = _DNF5_ROW.match(text)
+        if m5:
+            split = split_nevra(m5.group("nevra"))
+            if split is None:
+                raise UnrecognisedOutput("dnf", line)
+            if not m5.group("type").startswith("sec"):
+                continue  # bugfix / enhancement advisory
+            issued = datetime.strptime(m5.group("issued"), "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=UTC)
+            updates.append(PendingUpdate(
+                package=split[0], installed=None, available=split[1],
+                origin=f"{m5.group('id')} ({m5.group('sev')})", security=True,
+                issued=updated.get(m5.group("id"), issued)))
+            continue
+        if len(parts) != 3 or split_nevra(parts[2]) is None:
+            raise UnrecognisedOutput("dnf", line)
+        if not parts[1].endswith("/Sec."):
+            if parts[1].lower() in _DNF4_TYPES:
+                continue  # a bugfix/enhancement row
+            raise UnrecognisedOutput("dnf", line)
+        split = split_nevra(parts[2])
+        assert split is not None
         updates.append(PendingUpdate(package=split[0], installed=None, available=split[1],
                                      origin=f"{parts[0]} ({parts[1][:-5]})", security=True,
                                      issued=updated.get(parts[0])))
@@ -214,21 +263,34 @@ def parse_dnf_updateinfo_dates(text: str) -> dict[str, datetime]:
 # --------------------------------------------------------------------------- zypper
 
 
+_ZYPPER_PROSE = re.compile(
+    r"^(Loading repository data|Reading installed packages|Considering \d+ out of \d+ "
+    r"|\d+ patch(es)? needed|No updates found|Found \d+ applicable patch"
+    r"|Repository '.*' is out-of-date|The following \d+ patch)")
+
+
 def parse_zypper_patches(text: str) -> list[PendingUpdate]:
-    """``zypper list-patches --category security`` rows whose status is ``needed``."""
+    """``zypper list-patches --category security`` rows whose status is ``needed``.
+
+    Raises ``UnrecognisedOutput`` on a line that is neither the table nor known prose."""
     updates: list[PendingUpdate] = []
     header: list[str] | None = None
     for line in text.splitlines():
+        if not line.strip() or set(line.strip()) <= {"-", "+"}:
+            continue  # blank, or the ----+---- rule under the header
         if "|" not in line:
-            continue
+            if _ZYPPER_PROSE.match(line.strip()):
+                continue
+            raise UnrecognisedOutput("zypper", line)
         cells = [c.strip() for c in line.split("|")]
         if header is None:
             if "Name" in cells and "Category" in cells:
                 header = [c.lower() for c in cells]
-            continue
-        if set(line.replace("|", "").replace("+", "").strip()) <= {"-"}:
-            continue  # the ----+---- rule under the header
-        row = dict(zip(header, cells, strict=False))
+                continue
+            raise UnrecognisedOutput("zypper", line)
+        if len(cells) != len(header):
+            raise UnrecognisedOutput("zypper", line)
+        row = dict(zip(header, cells, strict=True))
         if row.get("category") != "security" or row.get("status") not in ("needed", "applicable"):
             continue
         updates.append(PendingUpdate(
@@ -251,7 +313,9 @@ def parse_apk_version(text: str) -> list[PendingUpdate]:
     for line in text.splitlines():
         m = re.match(r"^(?P<pkgver>\S+)\s+<\s+(?P<new>\S+)", line)
         if not m:
-            continue
+            if not line.strip() or re.match(r"^Installed:\s+Available:\s*$", line):
+                continue
+            raise UnrecognisedOutput("apk", line)
         pkgver = m.group("pkgver")
         m2 = re.match(r"^(?P<name>.+)-(?P<ver>\d[^-]*-r\d+)$", pkgver)
         name, old = (m2.group("name"), m2.group("ver")) if m2 else (pkgver, None)
