@@ -349,3 +349,97 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _client_hello_fields(record: bytes) -> tuple[int, set[int]]:
+    """(legacy_version, extension types) of one ClientHello record (RFC 8446 §4.1.2)."""
+    import struct
+
+    body = record[9:]
+    version = struct.unpack("!H", body[0:2])[0]
+    p = 34
+    p += 1 + body[p]                                          # session id
+    p += 2 + struct.unpack("!H", body[p:p + 2])[0]            # cipher suites
+    p += 1 + body[p]                                          # compression methods
+    exts: set[int] = set()
+    if p + 2 <= len(body):
+        end = p + 2 + struct.unpack("!H", body[p:p + 2])[0]
+        p += 2
+        while p + 4 <= end:
+            etype, elen = struct.unpack("!HH", body[p:p + 4])
+            exts.add(etype)
+            p += 4 + elen
+    return version, exts
+
+
+class PickyProxy:
+    """A TCP proxy on 127.0.0.1 in front of a real TLS server that closes the connection,
+    without an alert, on every ClientHello ``admit`` refuses (as some servers and
+    middleboxes do for hellos they dislike) and forwards the rest byte for byte.
+
+    ``admit`` gets (legacy_version, extension types) of the ClientHello.  ``seen`` keeps
+    those of every hello received, so a test can assert what was sent.
+    """
+
+    def __init__(self, backend_port: int, admit: object) -> None:
+        self.backend = backend_port
+        self.admit = admit
+        self.seen: list[tuple[int, set[int]]] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_record(conn: socket.socket) -> bytes:
+        data = b""
+        while len(data) < 5 or len(data) < 5 + int.from_bytes(data[3:5], "big"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def _one(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            record = self._read_record(conn)
+            fields = _client_hello_fields(record)
+            self.seen.append(fields)
+            if not self.admit(*fields):  # type: ignore[operator]
+                return
+            back = socket.create_connection(("127.0.0.1", self.backend), timeout=10)
+            back.sendall(record)
+            threading.Thread(target=self._pump, args=(back, conn), daemon=True).start()
+            self._pump(conn, back)
+        except (OSError, IndexError, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.sock.close()
+

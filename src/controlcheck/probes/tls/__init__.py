@@ -46,7 +46,8 @@ def protocol_versions(ctx: CheckContext) -> Outcome:
         acc = scan.versions(ctx, ep, profile)
     finally:
         ev = _attempts(ctx, ep)
-    return _with_facts(ctx, judge.judge_protocols(ep.label, acc, profile, [ev]))
+    return _with_facts(ctx, judge.judge_protocols(ep.label, acc, profile, [ev],
+                                                  scan.state(ctx).versions_undecided))
 
 
 def cipher_suites(ctx: CheckContext) -> Outcome:

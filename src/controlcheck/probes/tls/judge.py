@@ -19,17 +19,26 @@ VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
 def judge_protocols(target: str, accepted: Mapping[str, bool | None], profile: Profile,
-                    evidence: Sequence[str] = ()) -> Outcome:
-    """``accepted`` maps a version to True/False, or None when it was not probed."""
+                    evidence: Sequence[str] = (), undecided: str | None = None) -> Outcome:
+    """``accepted`` maps a version to True/False, or None when it was not probed or the
+    probe could not decide (``undecided`` says why)."""
     yes = [v for v in VERSIONS if accepted.get(v)]
     facts = {"versions_accepted": yes, "tls13": bool(accepted.get("TLSv1.3")),
              "profile": profile.id}
-    bad = [v for v in yes if v not in profile.protocols and v not in profile.protocols_phase_out]
+    allowed = set(profile.protocols) | set(profile.protocols_phase_out)
+    bad = [v for v in yes if v not in allowed]
+    unknown_bad = [v for v in VERSIONS if v not in allowed and accepted.get(v) is None]
+    why = f" ({undecided})" if undecided else ""
     if bad:
+        also = (f"; could not tell about {', '.join(unknown_bad)}{why}" if unknown_bad else "")
         return Outcome.failed(
             f"{target} accepts {', '.join(bad)}, which {profile.label} does not allow; disable "
-            f"them (allowed: {', '.join(v for v in VERSIONS if v in profile.protocols)})",
+            f"them (allowed: {', '.join(v for v in VERSIONS if v in profile.protocols)}){also}",
             evidence, **facts)
+    if unknown_bad:
+        # Not seeing a forbidden version is not proof it is refused: never pass on it.
+        return Outcome.error(f"{target}: could not tell whether {', '.join(unknown_bad)} "
+                             f"is accepted{why}", evidence, **facts)
     good = [v for v in yes if v in profile.protocols]
     if not good:
         unknown = [v for v in profile.protocols if accepted.get(v) is None]

@@ -99,6 +99,10 @@ class ScanState:
     versions: dict[str, bool | None] | None = None
     suites: dict[str, Any] = field(default_factory=dict)  # per profile id
     info: rh.Answer | None = None
+    # Some raw ClientHello got a ServerHello: the server takes our hand-built hellos, so
+    # their refusals mean something.  Without it a refusal may be about our hello itself.
+    raw_accepted: bool = False
+    versions_undecided: str | None = None  # why SSLv3/TLS 1.0/1.1 could not be decided
 
 
 def state(ctx: CheckContext) -> ScanState:
@@ -135,6 +139,8 @@ def hello(ctx: CheckContext, ep: Endpoint, spec: rh.ClientHelloSpec, *,
         raise TransportError(f"{ep.label} rejected our probe ClientHello ({spec.label}) with "
                              f"{answer.describe()}; cannot decide")
     st.attempts.append(f"raw ClientHello {spec.label}: {answer.describe()}")
+    if answer.accepted:
+        st.raw_accepted = True
     return answer
 
 
@@ -202,21 +208,75 @@ def versions(ctx: CheckContext, ep: Endpoint, profile: Profile) -> dict[str, boo
     if acc["TLSv1.2"] is None and ("TLSv1.2" not in profile.protocols or not acc["TLSv1.3"]):
         a = hello(ctx, ep, rh.ClientHelloSpec(rh.TLS12, LEGACY_SUITES, ep.servername))
         acc["TLSv1.2"] = a.accepted and a.version == rh.TLS12
-    # Legacy versions: one hello capped at TLS 1.1; narrow down only if one is accepted.
-    cap = rh.TLS11
-    while cap >= rh.SSL3:
-        a = hello(ctx, ep, rh.ClientHelloSpec(cap, LEGACY_SUITES, ep.servername))
-        got = a.version if a.accepted and a.version is not None and a.version <= cap else None
-        if got is None:
-            for v in range(rh.SSL3, cap + 1):
-                acc[rh.VERSION_NAMES[v]] = False
-            break
-        acc[rh.VERSION_NAMES[got]] = True
-        for v in range(got + 1, cap + 1):
-            acc[rh.VERSION_NAMES[v]] = False
-        cap = got - 1
+    _legacy_versions(ctx, ep, profile, acc)
     st.versions = acc
     return acc
+
+
+_LEGACY = ("SSLv3", "TLSv1", "TLSv1.1")
+
+
+def _legacy_versions(ctx: CheckContext, ep: Endpoint, profile: Profile,
+                     acc: dict[str, bool | None]) -> None:
+    """SSLv3/TLS 1.0/1.1: one hello capped at TLS 1.1, narrowed down only if one is accepted.
+
+    What OpenSSL negotiated is proof and always wins.  A raw refusal counts only when the
+    same raw machinery got a ServerHello from this server at all (else the server may be
+    refusing *our hello*, not the version), and never when it contradicts OpenSSL.
+    """
+    st = state(ctx)
+    raw: dict[str, bool] = {}
+    last: rh.Answer | None = None
+    cap = rh.TLS11
+    while cap >= rh.SSL3:
+        last = hello(ctx, ep, rh.ClientHelloSpec(cap, LEGACY_SUITES, ep.servername))
+        got = last.version if last.accepted and last.version is not None \
+            and last.version <= cap else None
+        if got is None:
+            for v in range(rh.SSL3, cap + 1):
+                raw[rh.VERSION_NAMES[v]] = False
+            break
+        raw[rh.VERSION_NAMES[got]] = True
+        for v in range(got + 1, cap + 1):
+            raw[rh.VERSION_NAMES[v]] = False
+        cap = got - 1
+    refused = [v for v in _LEGACY if raw.get(v) is False]
+    said = last.describe() if last is not None else "no answer"
+    contradicted = [v for v in refused if acc.get(v)]
+    reason = None
+    if contradicted:
+        reason = (f"our raw ClientHello capped at TLS 1.1 got '{said}', yet the OpenSSL "
+                  f"handshake negotiated {', '.join(contradicted)}: the raw probe is not "
+                  "believable on this server")
+    elif refused and not st.raw_accepted and not _control_hello(ctx, ep, profile, acc):
+        reason = (f"the server accepted none of our raw ClientHellos (legacy probe: '{said}'), "
+                  "so their refusal may be about our hello rather than the version")
+    for name in _LEGACY:
+        if raw.get(name):
+            acc[name] = True
+        elif name in raw and not acc.get(name):
+            acc[name] = None if reason else False
+    if reason:
+        st.versions_undecided = reason
+        st.attempts.append(f"SSLv3/TLS 1.0/1.1 refusals not trusted: {reason}")
+
+
+def _control_hello(ctx: CheckContext, ep: Endpoint, profile: Profile,
+                   acc: dict[str, bool | None]) -> bool:
+    """A raw hello the server should accept (what OpenSSL saw): does it take ours?"""
+    if acc.get("TLSv1.2") is not False:
+        try:
+            info = info_hello(ctx, ep, profile, acc)  # memoised: cipher-suites reuses it
+        except Unreachable:
+            raise
+        except TransportError:
+            info = None
+        if info is not None and info.accepted:
+            return True
+    if acc.get("TLSv1.3"):
+        a = hello(ctx, ep, rh.ClientHelloSpec(rh.TLS13, tuple(TLS13_SUITES), ep.servername))
+        return a.accepted
+    return False
 
 
 def weak_suites(ctx: CheckContext, ep: Endpoint, profile: Profile) -> dict[str, Any]:
@@ -248,6 +308,11 @@ def weak_suites(ctx: CheckContext, ep: Endpoint, profile: Profile) -> dict[str, 
                 (phase if profile.suite_level(suite_name(code)) == "phase-out" else outside) \
                     .append(suite_name(code))
     info = info_hello(ctx, ep, profile)
+    if not outside and not phase and not st.raw_accepted:
+        # Every refusal may be about our hand-built hello, not the suites offered.
+        raise TransportError(f"{ep.label} accepted none of our probe ClientHellos, not even "
+                             "with suites it should accept; cannot tell which suites it "
+                             "accepts")
     if ambiguous and not outside and (info is None or info.kind == "closed"):
         raise TransportError(f"{ep.label} closes the connection on our probe ClientHello "
                              "without an alert, also for suites it should accept; cannot tell "
@@ -275,19 +340,22 @@ def _narrow(ctx: CheckContext, ep: Endpoint, version: int,
     return found, False, ambiguous
 
 
-def info_hello(ctx: CheckContext, ep: Endpoint, profile: Profile) -> rh.Answer | None:
+def info_hello(ctx: CheckContext, ep: Endpoint, profile: Profile,
+               acc: dict[str, bool | None] | None = None) -> rh.Answer | None:
     """TLS 1.2 with the profile's own suites + status_request: OCSP, group, sanity."""
     st = state(ctx)
     if st.info is not None:
         return st.info
-    acc = st.versions or {}
+    if acc is None:
+        acc = st.versions or {}
     suites12 = tuple(NAME_TO_CODE[n] for n in sorted(profile.suites)
                      if NAME_TO_CODE[n] not in TLS13_SUITES)
     if acc.get("TLSv1.2") is False or not suites12:
         return None
     st.info = hello(ctx, ep, rh.ClientHelloSpec(rh.TLS12, suites12, ep.servername,
                                                 status_request=True), want_flight=True)
-    if acc.get("TLSv1.2") is None:
+    if acc.get("TLSv1.2") is None and st.info.kind != "closed":
+        # A silent close is no refusal of TLS 1.2: leave it undecided.
         acc["TLSv1.2"] = st.info.accepted and st.info.version == rh.TLS12
     return st.info
 
