@@ -2,6 +2,8 @@
 
 - legacy versions: a server (behind a picky proxy) that drops some raw ClientHellos
   without an alert while OpenSSL gets through;
+- suites: a server that picks a suite we did not offer (real nginx ServerHello bytes
+  replayed to every hello);
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from controlcheck.transports.factory import open_transport
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lab.nginx import NginxLab  # noqa: E402
-from tls_fixtures import PickyProxy, _write, make_ca, make_leaf  # noqa: E402
+from tls_fixtures import PickyProxy, ReplayServer, _write, make_ca, make_leaf  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="not root: the lab needs root")
 EXT_ENCRYPT_THEN_MAC = 22  # OpenSSL clients send it; our raw hellos do not
@@ -94,3 +96,18 @@ def test_legacy_refusals_untrusted_when_no_raw_hello_is_accepted(servers) -> Non
     direct = _run([_target("dall", servers["ports"]["alllegacy"], servers["ca"])])
     assert direct[("dall", "tls.protocol-versions")].status.value == "fail"
 
+
+def test_a_suite_that_was_not_offered_is_an_error_not_a_pass() -> None:
+    """Every hello gets nginx's real ServerHello choosing ECDHE-RSA-AES128-GCM-SHA256, also
+    the probe offering only suites outside the profile: not "none accepted"."""
+    data = (Path(__file__).parent / "data" / "tls" / "good-info12.bin").read_bytes()
+    srv = ReplayServer(data)
+    try:
+        by = _run([Target("replay", TargetKind.ENDPOINT,
+                          {"name": "replay", "host": "127.0.0.1", "port": srv.port})])
+    finally:
+        srv.stop()
+    r = by[("replay", "tls.cipher-suites")]
+    assert r.status.value == "error", r.message
+    assert ("chose suite TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, which was not offered"
+            in r.message)

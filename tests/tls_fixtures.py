@@ -443,3 +443,34 @@ class PickyProxy:
     def stop(self) -> None:
         self.sock.close()
 
+
+class ReplayServer:
+    """A TCP server on 127.0.0.1 that answers every ClientHello with the same captured
+    bytes (``tests/data/tls/*.bin``, real server answers) and closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                conn.settimeout(5)
+                PickyProxy._read_record(conn)
+                conn.sendall(self.answer)
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def stop(self) -> None:
+        self.sock.close()

@@ -331,10 +331,17 @@ def _narrow(ctx: CheckContext, ep: Endpoint, version: int,
     while remaining:
         if len(found) >= MAX_CULPRITS:
             return found, True, ambiguous
-        a = hello(ctx, ep, rh.ClientHelloSpec(version, tuple(remaining), ep.servername))
-        if not a.accepted or a.cipher not in remaining:
+        spec = rh.ClientHelloSpec(version, tuple(remaining), ep.servername)
+        a = hello(ctx, ep, spec)
+        if not a.accepted:
             ambiguous = a.kind == "closed"
             break
+        if a.cipher not in remaining:
+            # A broken server (or one in front of another): its pick says nothing about
+            # the suites offered, and stopping here would read as "none accepted".
+            raise TransportError(f"{ep.label}: the server chose suite "
+                                 f"{suite_name(a.cipher or 0)}, which was not offered "
+                                 f"({spec.label}); cannot tell which suites it accepts")
         found.append(a.cipher)
         remaining.remove(a.cipher)
     return found, False, ambiguous
