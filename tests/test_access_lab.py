@@ -78,7 +78,6 @@ def test_ssh_config(lab: Lab, tmp_path: Path) -> None:
     res = results(run_hosts(tmp_path, hosts, [SSH]), SSH)
     good, weak, nosshd = res["ac-good"], res["ac-weak"], res["ac-nosshd"]
     assert good.status == Status.PASS, good.message
-    assert "Match blocks are not evaluated" in good.message
     assert weak.status == Status.FAIL, weak.message
     assert "PermitRootLogin is 'yes' (allowed: no); PasswordAuthentication is 'yes'" \
         in weak.message
@@ -90,8 +89,6 @@ def test_ssh_config_match_spec(lab: Lab, tmp_path: Path) -> None:
     host.write_file("/etc/ssh/sshd_config.d/60-match.conf",
                     "Match Address 10.9.0.0/16\n    PasswordAuthentication yes\n")
     try:
-        run = run_hosts(tmp_path, [(host, {})], [SSH])
-        assert results(run, SSH)["ac-good"].status == Status.PASS  # global view only
         catalogue_params = {"match_specs": ["user=root,host=jump,addr=10.9.1.2"]}
         run = _run_with_params(tmp_path, host, catalogue_params)
         r = results(run, SSH)["ac-good"]
@@ -100,6 +97,55 @@ def test_ssh_config_match_spec(lab: Lab, tmp_path: Path) -> None:
             in r.message
     finally:
         host.remove_file("/etc/ssh/sshd_config.d/60-match.conf")
+
+
+def test_ssh_config_loosening_match_block_fails(lab: Lab, tmp_path: Path) -> None:
+    # Used to pass: the global 'sshd -T' does not apply Match blocks, and the only trace
+    # was a note.  The files themselves are read now (sshd_config + its Include glob).
+    host = lab.host("ac-good")
+    host.write_file("/etc/ssh/sshd_config.d/50-x.conf",
+                    "# office network\nMatch Address 10.0.0.0/8\n"
+                    "    PasswordAuthentication yes\n    PermitEmptyPasswords yes\n")
+    try:
+        # Real sshd agrees: for a 10/8 client the block turns passwords on.
+        seen = host.exec(["sshd", "-T", "-C", "addr=10.1.2.3,user=x,host=y"]).stdout
+        assert "passwordauthentication yes" in seen
+        r = results(run_hosts(tmp_path, [(host, {})], [SSH]), SSH)["ac-good"]
+        assert r.status == Status.FAIL, r.message
+        assert ("password login allowed for Match Address 10.0.0.0/8 at "
+                "/etc/ssh/sshd_config.d/50-x.conf:3") in r.message
+        assert ("empty-password login allowed for Match Address 10.0.0.0/8 at "
+                "/etc/ssh/sshd_config.d/50-x.conf:4") in r.message
+    finally:
+        host.remove_file("/etc/ssh/sshd_config.d/50-x.conf")
+
+
+def test_ssh_config_tightening_match_block_passes(lab: Lab, tmp_path: Path) -> None:
+    host = lab.host("ac-good")
+    host.write_file("/etc/ssh/sshd_config.d/50-x.conf",
+                    "Match Address 10.0.0.0/8\n    PasswordAuthentication no\n"
+                    "    PermitRootLogin no\nMatch User backup\n"
+                    "    KbdInteractiveAuthentication no\n")
+    try:
+        r = results(run_hosts(tmp_path, [(host, {})], [SSH]), SSH)["ac-good"]
+        assert r.status == Status.PASS, r.message
+    finally:
+        host.remove_file("/etc/ssh/sshd_config.d/50-x.conf")
+
+
+def test_ssh_config_unreadable_include_is_error(lab: Lab, tmp_path: Path) -> None:
+    # The Include glob matches a directory: 'sshd -T' still prints a config, but what that
+    # "file" holds cannot be read, so Match blocks in it cannot be ruled out.
+    host = lab.host("ac-good")
+    host.write_file("/etc/ssh/sshd_config.d/70-dir.conf/x", "")
+    try:
+        r = results(run_hosts(tmp_path, [(host, {})], [SSH]), SSH)["ac-good"]
+        assert r.status == Status.ERROR, r.message
+        assert "cannot read the sshd config file /etc/ssh/sshd_config.d/70-dir.conf" \
+            in r.message
+    finally:
+        host.remove_file("/etc/ssh/sshd_config.d/70-dir.conf/x")
+        host.remove_file("/etc/ssh/sshd_config.d/70-dir.conf")
 
 
 def _run_with_params(tmp_path: Path, host, params: dict):  # type: ignore[no-untyped-def]

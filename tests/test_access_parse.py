@@ -32,7 +32,14 @@ from controlcheck.probes.accounts import (
     shadow_states,
     sudo_users,
 )
-from controlcheck.probes.sshd_config import SshdParseError, judge_sshd, parse_sshd_t
+from controlcheck.probes.sshd_config import (
+    ConfigLine,
+    SshdParseError,
+    judge_sshd,
+    loosening_match_lines,
+    parse_sshd_t,
+    split_directive,
+)
 
 DATA = Path(__file__).parent / "data" / "access"
 
@@ -89,6 +96,64 @@ def test_match_block_only_seen_with_connection_spec() -> None:
     matched = judge_sshd(sshd("match-override.C-10.9.1.2"), ["no"])
     assert matched.problems == ("PermitRootLogin is 'yes' (allowed: no)",
                                 "PasswordAuthentication is 'yes'")
+
+
+def _lines(name: str) -> list[ConfigLine]:
+    """A single-file config as the collector reads it (no Includes in these files)."""
+    path = f"/etc/ssh/{name}.conf"
+    out: list[ConfigLine] = []
+    match = None
+    text = (DATA / "sshd" / f"{name}.conf").read_text()
+    for n, raw in enumerate(text.splitlines(), 1):
+        parsed = split_directive(raw)
+        if parsed is None:
+            continue
+        if parsed[0] == "match":
+            match = " ".join(parsed[1])
+            continue
+        out.append(ConfigLine(path, n, parsed[0], parsed[1], match))
+    return out
+
+
+def test_match_block_that_loosens_is_found_without_connection_spec() -> None:
+    # The global sshd -T of this config passes; the Match block reopens passwords and root.
+    found = loosening_match_lines(_lines("match-override"), sshd("match-override"), ["no"])
+    assert found == [
+        "password login allowed for Match Address 10.9.0.0/16 at "
+        "/etc/ssh/match-override.conf:5",
+        "root login (PermitRootLogin yes) allowed for Match Address 10.9.0.0/16 at "
+        "/etc/ssh/match-override.conf:6"]
+
+
+def test_match_blocks_that_tighten_pass() -> None:
+    config = {"usepam": "yes", "permitrootlogin": "no", "passwordauthentication": "no"}
+    assert loosening_match_lines(_lines("match-tighten"), config, ["no"]) == []
+    # Root login with a key allowed for the jump host only is fine when the site allows it.
+    lines = [ConfigLine("/etc/ssh/sshd_config", 9, "permitrootlogin", ("prohibit-password",),
+                        "Host jump")]
+    assert loosening_match_lines(lines, config, ["no", "prohibit-password"]) == []
+    assert loosening_match_lines(lines, config, ["no"]) != []
+
+
+def test_match_kbdinteractive_empty_and_second_factor() -> None:
+    config = {"usepam": "yes", "permitrootlogin": "no", "passwordauthentication": "no"}
+    found = loosening_match_lines(_lines("match-kbd-empty"), config, ["no"])
+    # PermitEmptyPasswords is fixed by the earlier "Match all" (first value wins); the
+    # password of "deploy" is a second factor after publickey.
+    assert found == ["keyboard-interactive password login (UsePAM yes) allowed for "
+                     "Match Group legacy User bob,carol at /etc/ssh/match-kbd-empty.conf:8"]
+    without_pam = loosening_match_lines(_lines("match-kbd-empty"), {"usepam": "no"}, ["no"])
+    assert without_pam == []
+
+
+def test_split_directive_forms() -> None:
+    assert split_directive("  # comment") is None
+    assert split_directive("") is None
+    assert split_directive("PasswordAuthentication=yes") == ("passwordauthentication", ("yes",))
+    assert split_directive('Match User "a b" Address 10.0.0.0/8') == (
+        "match", ("User", "a b", "Address", "10.0.0.0/8"))
+    with pytest.raises(SshdParseError):
+        split_directive("!bogus")
 
 
 def test_sshd_error_text_is_not_a_config() -> None:

@@ -30,13 +30,21 @@ from controlcheck.probes.accounts import (
     sudo_users,
 )
 from controlcheck.probes.base import CheckContext, CheckSpec
-from controlcheck.probes.sshd_config import SshdParseError, judge_sshd, parse_sshd_t
+from controlcheck.probes.sshd_config import (
+    ConfigLine,
+    SshdParseError,
+    judge_sshd,
+    loosening_match_lines,
+    parse_sshd_t,
+    split_directive,
+)
 from controlcheck.transports.base import CommandResult
 
 _NOT_FOUND = 127
 _SSHD_PATHS = ("sshd", "/usr/sbin/sshd")
-_MATCH_NOTE = ("Match blocks are not evaluated for the global settings; list connection "
-               "specs in the 'match_specs' parameter to evaluate them")
+SSHD_CONFIG = "/etc/ssh/sshd_config"
+_GLOB_CHARS = set("*?[")
+_MAX_INCLUDES = 64
 
 
 class _Unreadable(Exception):
@@ -51,6 +59,65 @@ def _sshd_t(ctx: CheckContext, extra: list[str]) -> CommandResult | None:
     return None
 
 
+def _include_paths(ctx: CheckContext, pattern: str) -> list[str]:
+    """Files an ``Include`` pattern names, sorted like sshd's glob(3); none if it matches none.
+
+    The pattern is an argument to ``find -name``, never part of a shell line."""
+    path = pattern if pattern.startswith("/") else posixpath.join("/etc/ssh", pattern)
+    directory, base = posixpath.split(path)
+    if not _GLOB_CHARS & set(base):
+        return [path]
+    if _GLOB_CHARS & set(directory):
+        raise _Unreadable(f"cannot resolve Include {pattern}: a wildcard in the directory part")
+    found = ctx.run(["find", directory, "-mindepth", "1", "-maxdepth", "1", "-name", base])
+    if not found.ok:
+        if "No such file" in found.err_text:
+            return []
+        raise _Unreadable(f"cannot list {directory} for Include {pattern}: "
+                          f"{found.err_text.strip()[:200]}")
+    names = [n for n in found.text.splitlines() if n]
+    if not base.startswith("."):  # glob(3) '*' does not match a leading dot; find's does
+        names = [n for n in names if not posixpath.basename(n).startswith(".")]
+    return sorted(names)
+
+
+def _config_lines(ctx: CheckContext, path: str, match: str | None, seen: list[str],
+                  optional: bool) -> list[ConfigLine]:
+    """The directives of ``path`` and its Includes in sshd's reading order.  A Match block
+    ends at the end of its file (sshd restores the including file's state)."""
+    seen.append(path)
+    if len(seen) > _MAX_INCLUDES:
+        raise _Unreadable(f"more than {_MAX_INCLUDES} sshd config files (Include loop?)")
+    result = ctx.run(["cat", "--", path])
+    if not result.ok:
+        if optional and "No such file" in result.err_text:
+            return []  # sshd ignores an Include that names no file
+        why = result.err_text.strip()[:200] or f"exit {result.exit_status}"
+        raise _Unreadable(f"cannot read the sshd config file {path}: {why}")
+    out: list[ConfigLine] = []
+    current = match
+    for lineno, raw in enumerate(result.text.splitlines(), 1):
+        try:
+            parsed = split_directive(raw)
+        except SshdParseError as exc:
+            raise _Unreadable(f"{path}:{lineno}: {exc}") from exc
+        if parsed is None:
+            continue
+        keyword, args = parsed
+        if keyword == "match":
+            criteria = " ".join(args)
+            current = criteria if match is None else f"{match} {criteria}"
+            continue
+        if keyword == "include":
+            for pattern in args:
+                for inc in _include_paths(ctx, pattern):
+                    out += _config_lines(ctx, inc, current, seen,
+                                         optional=_GLOB_CHARS.isdisjoint(pattern))
+            continue
+        out.append(ConfigLine(path, lineno, keyword, args, current))
+    return out
+
+
 def check_ssh_config(ctx: CheckContext) -> Outcome:
     name = ctx.target.name
     allowed_root = list(ctx.params["permit_root_login"])
@@ -58,6 +125,7 @@ def check_ssh_config(ctx: CheckContext) -> Outcome:
     specs += [(f"-C {s}", ["-C", s]) for s in ctx.params.get("match_specs", [])]
     problems: list[str] = []
     notes: list[str] = []
+    global_config: dict[str, str] = {}
     for label, extra in specs:
         result = _sshd_t(ctx, extra)
         if result is None:
@@ -79,14 +147,22 @@ def check_ssh_config(ctx: CheckContext) -> Outcome:
         prefix = "" if label == "global" else f"[{label}] "
         problems += [prefix + p for p in verdict.problems]
         notes += [prefix + n for n in verdict.notes]
-    if not ctx.params.get("match_specs"):
-        notes.append(_MATCH_NOTE)
+        if label == "global":
+            global_config = config
+    # The global sshd -T ignores Match blocks: read the files for blocks that loosen.
+    try:
+        lines = _config_lines(ctx, SSHD_CONFIG, None, [], optional=False)
+    except _Unreadable as exc:
+        return Outcome.error(f"{name}: {exc}; Match blocks cannot be checked (run as root or "
+                             "set 'sudo: true' for this host)", ctx.collected)
+    problems += loosening_match_lines(lines, global_config, allowed_root)
     tail = f" ({'; '.join(notes)})" if notes else ""
     if problems:
         return Outcome.failed(
             f"{name}: sshd allows root or password login: {'; '.join(problems)}. Set "
             "PermitRootLogin no, PasswordAuthentication no, KbdInteractiveAuthentication no, "
-            f"PermitEmptyPasswords no{tail}", ctx.collected, problems=problems)
+            f"PermitEmptyPasswords no, globally and in every Match block{tail}", ctx.collected,
+            problems=problems)
     return Outcome.passed(f"{name}: sshd allows neither root login nor passwords{tail}",
                           ctx.collected)
 
