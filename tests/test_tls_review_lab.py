@@ -4,6 +4,8 @@
   without an alert while OpenSSL gets through;
 - suites: a server that picks a suite we did not offer (real nginx ServerHello bytes
   replayed to every hello);
+- https-redirect: redirects that leave the host are judged on that first hop, never
+  followed (no name lookup of another host);
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory):
                                       protocols="TLSv1 TLSv1.1 TLSv1.2 TLSv1.3",
                                       ciphers="DEFAULT:@SECLEVEL=0"),
     }
+    for name, where in (("to-other-https", "https://elsewhere.lab.test/login"),
+                        ("to-other-http", "http://elsewhere.lab.test/"),
+                        ("to-same-https", "https://127.0.0.1:8443/x")):
+        ports[name] = nginx.add_plain_http(name, where)
     nginx.start()
     stoppers = [nginx.stop]
     proxies = {
@@ -111,3 +117,20 @@ def test_a_suite_that_was_not_offered_is_an_error_not_a_pass() -> None:
     assert r.status.value == "error", r.message
     assert ("chose suite TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, which was not offered"
             in r.message)
+
+
+@pytest.mark.parametrize(("name", "status", "words"), [
+    ("to-other-https", "pass", "to https://elsewhere.lab.test/login (another host: "
+                               "elsewhere.lab.test)"),
+    ("to-same-https", "pass", "redirects (301) to https://127.0.0.1:8443/x"),
+    # the old probe followed this hop: a name lookup of elsewhere.lab.test, then "error"
+    ("to-other-http", "fail", "http://elsewhere.lab.test/ (another host: "
+                              "elsewhere.lab.test), not followed"),
+])
+def test_redirect_leaving_the_host_is_judged_not_followed(servers, name: str, status: str,
+                                                           words: str) -> None:
+    url = f"http://127.0.0.1:{servers['ports'][name]}/"
+    by = _run([Target(name, TargetKind.ENDPOINT, {"name": name, "url": url})])
+    r = by[(name, "http.https-redirect")]
+    assert (r.status.value, words in r.message) == (status, True), r.message
+    assert len(r.facts["hops"]) == 1

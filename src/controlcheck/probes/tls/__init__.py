@@ -170,14 +170,12 @@ def https_redirect(ctx: CheckContext) -> Outcome:
         return Outcome.skipped(f"{ep.label} has no plain-HTTP twin; add http_url (inventory) or "
                                "an http:// target to check the redirect")
     url = ep.http_url
-    original_host = urlsplit(url).hostname
+    original_host = (urlsplit(url).hostname or "").lower()
     hops: list[tuple[str, int, str | None]] = []
     heads: list[str] = []
     for _ in range(5):
-        address = ctx.target.spec.get("address") if urlsplit(url).hostname == original_host \
-            else None
         try:
-            answer = get_head(url, address=address, timeout=ctx.timeout)
+            answer = get_head(url, address=ctx.target.spec.get("address"), timeout=ctx.timeout)
         except ConnectError as exc:
             if hops:
                 raise
@@ -192,7 +190,10 @@ def https_redirect(ctx: CheckContext) -> Outcome:
         if not (300 <= answer.status < 400 and location):
             break
         nxt = urljoin(url, location)
-        if not nxt.lower().startswith("http://"):
+        # Only plain-HTTP hops on the same host are followed: another host would need a
+        # name lookup and is not the endpoint under test; its first hop is judged as is.
+        if not nxt.lower().startswith("http://") \
+                or (urlsplit(nxt).hostname or "").lower() != original_host:
             break
         url = nxt
     ev = ctx.note(f"plain-HTTP answers for {ep.http_url}", "\n".join(heads), kind="http")
@@ -241,7 +242,9 @@ CHECKS = (
               "HTTPS response without Strict-Transport-Security max-age >= min_max_age",
               {"min_max_age": {"type": "integer", "minimum": 0, "default": 15552000}}),
     CheckSpec("http.https-redirect", TargetKind.ENDPOINT, https_redirect,
-              "the plain-HTTP twin serves content instead of redirecting to https", {}),
+              "the plain-HTTP twin serves content, or redirects to plain http:// (hops are "
+              "followed on the same host only, never resolving another host; a redirect to "
+              "https:// passes wherever it points, the target named in the message)", {}),
     CheckSpec("ssh.algorithms", TargetKind.HOST, ssh_algorithms,
               "the SSH server offers a weak kex, cipher, MAC or host-key algorithm", _PROFILE),
 )

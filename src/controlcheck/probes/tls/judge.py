@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from fnmatch import fnmatchcase
+from urllib.parse import urljoin, urlsplit
 
 from controlcheck.model import Outcome
 from controlcheck.probes.tls.certs import CertInfo, name_matches
@@ -195,14 +196,24 @@ def judge_hsts(target: str, url: str, status: int, hsts_values: Sequence[str], m
 
 def judge_redirect(url: str, hops: Sequence[tuple[str, int, str | None]],
                    evidence: Sequence[str] = ()) -> Outcome:
-    """``hops``: (url, status, Location) for each plain-HTTP answer, in order."""
+    """``hops``: (url, status, Location) for each plain-HTTP answer, in order.
+
+    The probe follows plain-HTTP hops on ``url``'s own host only, so the last hop is
+    either the final answer or the first redirect that leaves the host (or is https).
+    """
     facts = {"hops": [{"url": u, "status": s, "location": loc} for u, s, loc in hops]}
     last_url, status, location = hops[-1]
-    if 300 <= status < 400 and location and location.lower().startswith("https://"):
-        return Outcome.passed(f"{url} redirects ({status}) to {location}", evidence, **facts)
+    origin = (urlsplit(url).hostname or "").lower()
+    target = urlsplit(urljoin(last_url, location)) if location else None
+    other = target is not None and (target.hostname or "").lower() != origin
+    where = f" (another host: {target.hostname})" if other and target else ""
+    if 300 <= status < 400 and target is not None and target.scheme.lower() == "https":
+        return Outcome.passed(f"{url} redirects ({status}) to {location}{where}", evidence,
+                              **facts)
     if 300 <= status < 400 and location:
-        return Outcome.failed(f"{url}: redirects stay on plain HTTP ({last_url} → {location}); "
-                              "redirect to https://", evidence, **facts)
+        return Outcome.failed(f"{url}: redirects stay on plain HTTP ({last_url} → {location}"
+                              f"{where}{', not followed' if other else ''}); redirect to "
+                              "https://", evidence, **facts)
     return Outcome.failed(f"{last_url} answers {status} over plain HTTP instead of redirecting "
                           "to https://; add a 301 redirect to the HTTPS site", evidence, **facts)
 
