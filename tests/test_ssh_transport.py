@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,9 @@ def lab() -> Iterator[Lab]:
         lab.add_host("good")
         lab.add_host("bastion")
         inner = lab.add_host("inner")
+        # Fewer session channels per connection than the transport's own limit.
+        lab.add_host("narrow").write_file("/etc/ssh/sshd_config.d/05-narrow.conf",
+                                          "MaxSessions 2\n")
         lab.add_zone_netns("hang")
         lab.start_all()
         # inner answers SSH only from the bastion: proves the jump is really used.
@@ -85,6 +89,29 @@ def test_one_connection_many_commands_with_sudo(lab: Lab) -> None:
     assert (failing.exit_status, failing.err_text.strip()) == (3, "oops")
     assert missing.exit_status == 127
     assert _accepted(lab, "good") - before == 1  # 27 commands, one SSH connection
+
+
+@pytest.mark.parametrize("host", ["good", "narrow"])
+def test_commands_from_many_threads_share_one_connection(lab: Lab, host: str) -> None:
+    # A scanner host serves many targets at once: 20 overlapping commands (more than
+    # the transport's 8 channels, and than narrow's MaxSessions 2) all answer, each
+    # with its own output, on one login.
+    before = _accepted(lab, host)
+    tr = open_ssh(_target(lab, host), _opts(lab))
+    try:
+        def one(n: int) -> str:
+            return tr.run(["sh", "-c", f"sleep 0.3; echo {n}"], timeout=20).text.strip()
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            got = list(pool.map(one, range(20)))
+        elapsed = time.monotonic() - t0
+    finally:
+        tr.close()
+    assert got == [str(n) for n in range(20)]
+    assert _accepted(lab, host) - before == 1
+    if host == "good":
+        assert elapsed < 0.3 * 20 / 2  # really in parallel, not one after another
 
 
 def test_deadline_covers_whole_command(lab: Lab) -> None:

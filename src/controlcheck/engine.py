@@ -2,6 +2,9 @@
 
 Targets run in parallel (one worker per target at a time); the checks of one
 target run in order on one ``TargetSession`` so a host gets one connection.
+Host connections come from one ``SharedTransports`` per run, so a check that
+needs another inventory host (a zone scanning ``via`` it) shares that host's
+connection instead of logging in again per target.
 Every exception — unreachable host, refused key, timeout, a bug in a probe —
 becomes a result with status ``error`` and the reason.  If the run is
 interrupted, every check not yet decided is recorded as ``error``
@@ -23,7 +26,13 @@ from controlcheck.catalogue import Catalogue, CheckRef, Control
 from controlcheck.inventory import Inventory, Target
 from controlcheck.model import CheckResult, Outcome, Status, TargetKind
 from controlcheck.probes import registry
-from controlcheck.probes.base import CheckContext, CheckSpec, EvidenceStore, TargetSession
+from controlcheck.probes.base import (
+    CheckContext,
+    CheckSpec,
+    EvidenceStore,
+    SharedTransports,
+    TargetSession,
+)
 from controlcheck.transports.base import Transport, TransportError
 
 Clock = Callable[[], datetime]
@@ -112,12 +121,18 @@ class Engine:
         self._stop = threading.Event()
         self._sealed = False  # after an interrupt, late rows from running probes are dropped
         self.planned: list[PlannedCheck] = plan(catalogue, inventory, self.checks)
+        self._shared = SharedTransports(transport_factory)  # replaced per run in run()
 
     def run(self) -> Run:
         items = self.planned
         run = Run(str(uuid.uuid4()), self.clock(), None, self.catalogue, self.inventory, [],
                   self.evidence, planned=len(items))
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cc-target")
+        # Scanner hosts (zones 'via' a host) stay connected for the whole run:
+        # every target borrows them, at any time.
+        scanners = {str(z["via"]) for z in self.inventory.zones.values()
+                    if z.get("via") and z.get("via") != "local"}
+        self._shared = SharedTransports(self.transport_factory, keep=scanners)
         # Everything from here on is inside the guard: Ctrl-C may arrive while a
         # worker thread is still being started, not only while we wait.
         try:
@@ -143,6 +158,8 @@ class Engine:
                 self._sealed = True
         else:
             pool.shutdown(wait=True)
+        finally:
+            self._shared.close()
         position = {(i.control.id, i.check.id, i.target.name if i.target else "-"): n
                     for n, i in enumerate(items)}
         with self._lock:
@@ -155,7 +172,7 @@ class Engine:
         assert target is not None
         opener = (lambda: self.transport_factory(target)) \
             if target.kind == TargetKind.HOST else None
-        session = TargetSession(target, opener)
+        session = TargetSession(target, opener, self._shared)
         try:
             for item in items:
                 if self._stop.is_set():

@@ -24,6 +24,7 @@ from controlcheck.transports.base import (
     CommandResult,
     OutputTooLarge,
     Transport,
+    TransportError,
 )
 
 if TYPE_CHECKING:
@@ -93,6 +94,74 @@ class EvidenceStore:
         return data.decode("utf-8", errors="replace")
 
 
+class SharedTransports:
+    """The run's host connections: one per inventory host, shared across threads.
+
+    A target's own checks and other targets that need that host (a zone that
+    scans ``via`` it) get the same connection, opened once with the run's
+    factory, so the run's SSH options (host-key trust, timeouts) apply and a
+    scanner host sees one login however many targets it scans.  Connections
+    are reference-counted: one nobody holds any more is closed at once (a
+    fleet of 500 hosts must not keep 500 connections open), except for hosts
+    in ``keep``, which others are expected to borrow later (scanner hosts):
+    those stay open until ``close()`` at the end of the run.  A failed open
+    is remembered, so a dead scanner costs one connect timeout, not one per
+    target.  Transports handed out must allow concurrent ``run`` calls.
+    """
+
+    def __init__(self, opener: Callable[[Target], Transport], *,
+                 keep: Iterable[str] = ()) -> None:
+        self._open = opener
+        self._keep = frozenset(keep)
+        self._lock = threading.Lock()
+        self._opening: dict[str, threading.Lock] = {}
+        self._open_now: dict[str, Transport] = {}
+        self._users: dict[str, int] = {}
+        self._failed: dict[str, Exception] = {}
+
+    def acquire(self, target: Target) -> Transport:
+        """The host's connection (opened on first use); pair with ``release``."""
+        name = target.name
+        with self._lock:
+            gate = self._opening.setdefault(name, threading.Lock())
+        with gate:  # one opener per host; other hosts open in parallel
+            with self._lock:  # look up and count in one step: release may close meanwhile
+                if name in self._failed:
+                    raise self._failed[name]
+                transport = self._open_now.get(name)
+                if transport is not None:
+                    self._users[name] = self._users.get(name, 0) + 1
+                    return transport
+            try:
+                transport = self._open(target)
+            except Exception as exc:
+                with self._lock:
+                    self._failed[name] = exc
+                raise
+            with self._lock:
+                self._open_now[name] = transport
+                self._users[name] = self._users.get(name, 0) + 1
+        return transport
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            left = self._users.get(name, 0) - 1
+            self._users[name] = max(0, left)
+            done = self._open_now.pop(name, None) if left <= 0 and name not in self._keep \
+                else None
+        if done is not None:
+            done.close()
+
+    def close(self) -> None:
+        with self._lock:
+            held, self._open_now = list(self._open_now.values()), {}
+        for transport in held:
+            try:
+                transport.close()
+            except Exception:  # closing a broken connection must not hide results
+                pass
+
+
 class TargetSession:
     """State shared by all checks of one target during one run.
 
@@ -100,32 +169,61 @@ class TargetSession:
     talk to the host (network reachability) cost no connection, and a host
     gets exactly one connection for all its checks.  ``memo`` caches command
     results by argv so e.g. ``sshd -T`` runs once per host, not once per check.
+    With ``shared`` (the engine passes the run's pool) the connection comes
+    from there, and ``other_host`` lends checks the connection of another
+    inventory host; without it (a session built by hand) each session opens
+    its own and other hosts are out of reach.
     """
 
-    def __init__(self, target: Target, open_transport: Callable[[], Transport] | None) -> None:
+    def __init__(self, target: Target, open_transport: Callable[[], Transport] | None,
+                 shared: SharedTransports | None = None) -> None:
         self.target = target
         self._open = open_transport
+        self._shared = shared
         self._transport: Transport | None = None
         self._transport_error: Exception | None = None
+        self._borrowed: dict[str, Transport] = {}
+        self._lock = threading.Lock()  # a check may scan from several zones at once
         self.memo: dict[Any, Any] = {}
 
     @property
     def transport(self) -> Transport:
-        if self._transport is None:
-            if self._transport_error is not None:
-                raise self._transport_error  # do not retry a failed connect per check
-            if self._open is None:
-                raise RuntimeError(f"{self.target.name}: this target has no transport")
-            try:
-                self._transport = self._open()
-            except Exception as exc:
-                self._transport_error = exc
-                raise
-        return self._transport
+        with self._lock:  # zones scanned in parallel may ask at the same moment
+            if self._transport is None:
+                if self._transport_error is not None:
+                    raise self._transport_error  # do not retry a failed connect per check
+                if self._open is None:
+                    raise RuntimeError(f"{self.target.name}: this target has no transport")
+                try:
+                    self._transport = self._shared.acquire(self.target) \
+                        if self._shared is not None else self._open()
+                except Exception as exc:
+                    self._transport_error = exc
+                    raise
+            return self._transport
+
+    def other_host(self, host: Target) -> Transport:
+        """The run's shared connection to another inventory host (held until ``close``)."""
+        if host.name == self.target.name:
+            return self.transport
+        if self._shared is None:
+            raise TransportError(f"{self.target.name}: no shared connections in this run, so "
+                                 f"host {host.name} cannot be used from here")
+        with self._lock:
+            if host.name not in self._borrowed:
+                self._borrowed[host.name] = self._shared.acquire(host)
+            return self._borrowed[host.name]
 
     def close(self) -> None:
-        if self._transport is not None:
+        if self._shared is not None:
+            for name in self._borrowed:
+                self._shared.release(name)
+            self._borrowed = {}
+            if self._transport is not None:
+                self._shared.release(self.target.name)
+        elif self._transport is not None:
             self._transport.close()
+        self._transport = None
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Collect: for each zone, run one connect scan of the host's address from where
 the zone is (this machine, an argv prefix such as ``ip netns exec dmz``, or an
-inventory host over its own transport).  Results are memoised per host and zone
+inventory host over the run's shared connection to it).  Results are memoised per host and zone
 so both checks share one scan.  Judge: pure functions over ``{port: state}``.
 """
 
@@ -142,22 +142,22 @@ def _counts(states: Mapping[int, str]) -> str:
 
 
 def _zone_transport(ctx: CheckContext, zone_name: str,
-                    zone: Mapping[str, Any]) -> tuple[Transport, bool, bool]:
-    """(transport, runs-on-this-machine, must-close) for scanning from ``zone``."""
+                    zone: Mapping[str, Any]) -> tuple[Transport, bool]:
+    """(transport, runs-on-this-machine) for scanning from ``zone``; none is ours to close."""
     if zone.get("exec_prefix"):
-        return LocalTransport(f"zone {zone_name}", prefix=zone["exec_prefix"]), False, False
+        return LocalTransport(f"zone {zone_name}", prefix=zone["exec_prefix"]), False
     via = zone.get("via", "local")
     if via == "local":
-        return LocalTransport(f"zone {zone_name} (this machine)"), True, False
+        return LocalTransport(f"zone {zone_name} (this machine)"), True
     if via == ctx.target.name:
-        return ctx.session.transport, False, False
+        return ctx.session.transport, False
     hosts = [t for t in ctx.inventory.targets if t.kind == TargetKind.HOST and t.name == via]
     if not hosts:
         raise TransportError(f"zone {zone_name} scans via host {via!r}, which is not in the "
                              "inventory's hosts")
-    from controlcheck.transports.factory import open_transport
-
-    return open_transport(hosts[0]), False, True
+    # The run's shared connection to the scanner host: opened once per run with the
+    # run's SSH options, however many targets are scanned from it.
+    return ctx.session.other_host(hosts[0]), False
 
 
 def scan_zone(ctx: CheckContext, zone_name: str, ports: Sequence[int]) -> ZoneScan:
@@ -168,13 +168,9 @@ def scan_zone(ctx: CheckContext, zone_name: str, ports: Sequence[int]) -> ZoneSc
     if todo:
         zone = ctx.inventory.zones[zone_name]
         try:
-            transport, local, close = _zone_transport(ctx, zone_name, zone)
-            try:
-                states, commands = run_scan(transport, address, todo,
-                                            float(ctx.params["connect_timeout"]), local=local)
-            finally:
-                if close:
-                    transport.close()
+            transport, local = _zone_transport(ctx, zone_name, zone)
+            states, commands = run_scan(transport, address, todo,
+                                        float(ctx.params["connect_timeout"]), local=local)
         except TransportError as exc:
             return ZoneScan(zone_name, {}, ctx.evidence.redact(str(exc)))
         memo.update(states)

@@ -15,6 +15,7 @@ host that hangs or prints megabytes costs at most the timeout.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -40,6 +41,10 @@ from controlcheck.transports.ssh_settings import Endpoint, Route, SSHOptions, re
 
 _SUDO_PASSWORD_HINTS = (b"a password is required", b"a terminal is required")
 _LOCALE = ("env", "LC_ALL=C", "LANG=C")  # stable, parseable output whatever the host's locale
+# paramiko logs refused channels at ERROR; without a handler Python prints them on the
+# user's terminal.  Our exceptions carry the same facts, naming the target.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+SLOT_WAIT_MIN_S = 120.0  # how long a command may queue behind others on one connection
 
 
 @contextlib.contextmanager
@@ -111,9 +116,14 @@ def _open_hop(name: str, hop: Endpoint, route: Route, options: SSHOptions,
 class SSHTransport:
     """One SSH connection to one host (plus its jump hosts), used for all its checks.
 
-    Channels are opened per command; a lock keeps one command at a time, which is how
-    the engine uses a host anyway and keeps sudo/timeout handling simple.
+    Channels are opened per command, and several threads may run commands at once
+    (a scanner host serves many targets): paramiko multiplexes channels on one
+    connection safely, and nothing else here is shared between commands.  At most
+    ``MAX_CHANNELS`` run at once, below OpenSSH's default ``MaxSessions 10``; a host
+    configured lower refuses the extra channel, and the limit drops to what it took.
     """
+
+    MAX_CHANNELS = 8
 
     connections_opened = 0  # per process, for the bench; guarded by _count_lock
     _count_lock = threading.Lock()
@@ -123,7 +133,9 @@ class SSHTransport:
         self.name = name
         self.route = route
         self.use_sudo = use_sudo and route.target.user != "root"
-        self._lock = threading.Lock()
+        self._slots = threading.Condition()
+        self._limit = self.MAX_CHANNELS
+        self._in_flight = 0
         self._hops: list[paramiko.Transport] = []
         via: paramiko.Transport | None = None
         try:
@@ -143,22 +155,28 @@ class SSHTransport:
         escalate = sudo and self.use_sudo
         line = shell_command([*_LOCALE, *argv], sudo=escalate)
         started = time.monotonic()
-        with self._lock:
-            out, err, status, truncated = self._exchange(argv, line, stdin, started + timeout,
-                                                         max_output, timeout)
+        out, err, status, truncated = self._exchange(argv, line, stdin, max_output, timeout)
         if escalate and status != 0 and any(h in err for h in _SUDO_PASSWORD_HINTS):
             raise AuthError(f"{self.name}: sudo -n needs a password for {argv[0]}; allow it "
                             f"NOPASSWD for {self.route.target.user} or connect as root")
         return CommandResult(tuple(argv), status, out, err, time.monotonic() - started,
                              truncated, sudo=escalate)
 
-    def _exchange(self, argv: Sequence[str], line: str, stdin: bytes | None, deadline: float,
-                  cap: int, timeout: float) -> tuple[bytes, bytes, int, bool]:
+    def _exchange(self, argv: Sequence[str], line: str, stdin: bytes | None, cap: int,
+                  timeout: float) -> tuple[bytes, bytes, int, bool]:
         hop = self.route.target
-        if self._conn is None or not self._conn.is_active():
+        conn = self._conn
+        if conn is None or not conn.is_active():
             raise ConnectError(f"{self.name}: the SSH connection to {hop.hostname} was lost")
-        with _mapped(self.name, hop, "session"):
-            chan = self._conn.open_session(timeout=max(0.1, deadline - time.monotonic()))
+        self._take_slot(argv, timeout)
+        # The command's deadline starts once it may run: waiting behind other
+        # targets' commands on a shared connection is not this host being slow.
+        deadline = time.monotonic() + timeout
+        try:
+            chan = self._open_channel(conn, deadline)
+        except BaseException:
+            self._free_slot()
+            raise
         try:
             with _mapped(self.name, hop, "command"):
                 chan.exec_command(line)
@@ -168,6 +186,58 @@ class SSHTransport:
                 return _collect(chan, deadline, cap, self.name, argv, timeout)
         finally:
             chan.close()
+            self._free_slot()
+
+    def _take_slot(self, argv: Sequence[str], timeout: float) -> None:
+        """Wait for one of the connection's channel slots.  Bounded: every holder ends
+        within its own deadline, so only a wedged connection makes this give up."""
+        give_up = time.monotonic() + max(SLOT_WAIT_MIN_S, 4 * timeout)
+        with self._slots:
+            while self._in_flight >= self._limit:
+                if not self._slots.wait(give_up - time.monotonic()):
+                    raise CommandTimeout(
+                        f"{self.name}: {' '.join(argv)} could not start: {self._in_flight} "
+                        "commands kept this connection busy for too long")
+            self._in_flight += 1
+
+    def _free_slot(self) -> None:
+        with self._slots:
+            self._in_flight -= 1
+            self._slots.notify()
+
+    def _open_channel(self, conn: paramiko.Transport, deadline: float) -> paramiko.Channel:
+        """A session channel (our slot is taken).  A host whose ``MaxSessions`` is below
+        ``MAX_CHANNELS`` refuses the extra one: lower the limit to what it took and wait
+        for one of ours to finish instead of failing the command."""
+        hop = self.route.target
+        while True:
+            try:
+                return conn.open_session(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                if not (_refused_channel(exc) and conn.is_active()):
+                    with _mapped(self.name, hop, "session"):
+                        raise exc from None
+                if not self._fewer_slots(deadline):
+                    raise ConnectError(f"{self.name}: {hop} refused a session channel "
+                                       f"({exc})") from None
+
+    def _fewer_slots(self, deadline: float) -> bool:
+        """After a refused channel: lower the limit to the channels open now and wait
+        (keeping our slot's place) until one frees.  False: none was open or freed."""
+        with self._slots:
+            others = self._in_flight - 1
+            if not others:
+                return False
+            self._limit = min(self._limit, others)
+            self._in_flight -= 1
+            self._slots.notify()
+            while self._in_flight >= self._limit:
+                if not self._slots.wait(max(0.0, deadline - time.monotonic())) \
+                        and time.monotonic() >= deadline:
+                    self._in_flight += 1  # the caller frees the slot it believes it holds
+                    return False
+            self._in_flight += 1
+            return True
 
     def close(self) -> None:
         for t in reversed(self._hops):
@@ -175,6 +245,14 @@ class SSHTransport:
                 t.close()
         self._hops = []
         self._conn = None
+
+
+def _refused_channel(exc: Exception) -> bool:
+    """The server said no to a channel open.  paramiko keeps the refusal in one slot
+    per connection, so with channels opened from several threads another thread may
+    have taken our ``ChannelException`` and we see only its generic fallback."""
+    return isinstance(exc, paramiko.ChannelException) or (
+        type(exc) is paramiko.SSHException and str(exc) == "Unable to open channel.")
 
 
 def _collect(chan: paramiko.Channel, deadline: float, cap: int, name: str,
