@@ -4,6 +4,8 @@
   without an alert while OpenSSL gets through;
 - suites: a server that picks a suite we did not offer (real nginx ServerHello bytes
   replayed to every hello);
+- SNI: an IP target without a servername sends no SNI (RFC 6066), against
+  ``openssl s_server -servername_fatal``, which refuses an IP literal as SNI;
 - https-redirect: redirects that leave the host are judged on that first hop, never
   followed (no name lookup of another host);
 """
@@ -11,7 +13,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +28,14 @@ from controlcheck.transports.factory import open_transport
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lab.nginx import NginxLab  # noqa: E402
-from tls_fixtures import PickyProxy, ReplayServer, _write, make_ca, make_leaf  # noqa: E402
+from tls_fixtures import (  # noqa: E402
+    PickyProxy,
+    ReplayServer,
+    _write,
+    closed_port,
+    make_ca,
+    make_leaf,  # noqa: E402
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="not root: the lab needs root")
 EXT_ENCRYPT_THEN_MAC = 22  # OpenSSL clients send it; our raw hellos do not
@@ -134,3 +145,37 @@ def test_redirect_leaving_the_host_is_judged_not_followed(servers, name: str, st
     r = by[(name, "http.https-redirect")]
     assert (r.status.value, words in r.message) == (status, True), r.message
     assert len(r.facts["hops"]) == 1
+
+
+@pytest.fixture()
+def s_server(servers):
+    """openssl s_server that answers a wrong SNI with a fatal unrecognized_name alert."""
+    d, port = servers["dir"], closed_port()
+    cert, key = d / "site.pem", d / "site.key"
+    proc = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert),
+         "-key", str(key), "-cert2", str(cert), "-key2", str(key),
+         "-servername", "site.lab.test", "-servername_fatal", "-www", "-quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import socket
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_ip_target_sends_no_sni(s_server: int) -> None:
+    by = _run([Target("ip", TargetKind.ENDPOINT, {"name": "ip", "host": "127.0.0.1",
+                                                  "port": s_server})])
+    r = by[("ip", "tls.protocol-versions")]
+    assert r.status.value == "pass", r.message
+    assert r.facts["versions_accepted"] == ["TLSv1.2", "TLSv1.3"]
+    # OpenSSL's default suites include CBC-SHA ones outside Mozilla intermediate
+    s = by[("ip", "tls.cipher-suites")]
+    assert s.status.value == "fail", s.message
+    assert "_CBC_" in s.message

@@ -104,6 +104,15 @@ def test_build_client_hello_layout() -> None:
     assert ssl3[1:3] == b"\x03\x00" and b"x" not in ssl3[-20:]  # no extensions for SSLv3
 
 
+@pytest.mark.parametrize("name", ["127.0.0.1", "::1", "[::1]", "10.200.1.5"])
+def test_no_ip_literal_as_sni(name: str) -> None:
+    """RFC 6066 §3: SNI carries host names only; OpenSSL omits an IP there too."""
+    rec = rh.build_client_hello(rh.ClientHelloSpec(rh.TLS12, (0x002F,), name))
+    with_name = rh.build_client_hello(rh.ClientHelloSpec(rh.TLS12, (0x002F,), "a.example"))
+    assert name.strip("[]").encode() not in rec
+    assert len(with_name) - len(rec) == 4 + 5 + len(b"a.example")  # only the SNI extension
+
+
 def test_suite_table() -> None:
     assert len(SUITES) > 200
     for name in ("TLS_RSA_WITH_RC4_128_MD5", "TLS_RSA_EXPORT_WITH_DES40_CBC_SHA",

@@ -19,6 +19,7 @@ answers captured from nginx/OpenSSL 3 and tlslite-ng (``tests/data/tls/``);
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import struct
@@ -145,7 +146,9 @@ def build_client_hello(spec: ClientHelloSpec, *, random: bytes | None = None) ->
         ciphers.append(0x00FF)  # secure renegotiation SCSV: some servers insist on it
     exts = b""
     if spec.version > SSL3:  # SSLv3-era servers may choke on extensions
-        if spec.servername:
+        if spec.servername and not is_ip_literal(spec.servername):
+            # RFC 6066 §3: no IP literals in SNI (OpenSSL omits them too, and some
+            # servers answer one with a fatal unrecognized_name).
             name = spec.servername.encode("idna")
             exts += _ext(EXT_SERVER_NAME, _u16(b"\x00" + _u16(name)))
         exts += _ext(EXT_GROUPS, _u16(_codes(list(GROUPS))))
@@ -168,6 +171,14 @@ def build_client_hello(spec: ClientHelloSpec, *, random: bytes | None = None) ->
     handshake = b"\x01" + struct.pack("!I", len(body))[1:] + body
     record_version = SSL3 if spec.version == SSL3 else TLS10
     return b"\x16" + struct.pack("!HH", record_version, len(handshake)) + handshake
+
+
+def is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def parse_answer(data: bytes, *, want_flight: bool = False) -> Answer | None:

@@ -369,7 +369,9 @@ def info_hello(ctx: CheckContext, ep: Endpoint, profile: Profile,
 
 def attempts_text(ctx: CheckContext, ep: Endpoint) -> str:
     st = state(ctx)
-    lines = [f"endpoint {ep.label}: connect {ep.address}:{ep.port}, SNI {ep.servername}",
+    sni = "none (an IP address is never sent as SNI)" if rh.is_ip_literal(ep.servername) \
+        else ep.servername
+    lines = [f"endpoint {ep.label}: connect {ep.address}:{ep.port}, SNI {sni}",
              f"handshakes so far: {st.handshakes}"]
     lines += [f"{i + 1}. {a}" for i, a in enumerate(st.attempts)]
     return "\n".join(lines) + "\n"
