@@ -195,6 +195,50 @@ def test_admins_empty_register_and_expired(lab: Lab, tmp_path: Path) -> None:
     assert r.status == Status.FAIL and "approval LAB-0 expired on 2020-01-01" in r.message
 
 
+NSS_WITH_SSS = "passwd: files systemd sss\ngroup: files systemd [SUCCESS=merge] sss\n"
+
+
+def test_admins_unresolvable_sudoers_group_is_error(lab: Lab, tmp_path: Path) -> None:
+    # Used to pass: '%nosuchgroup' is not in 'getent group', so it resolved to nobody.
+    # With SSSD in nsswitch (here its module is absent, like an sssd that cannot answer)
+    # the group may exist in the directory: its members are unknown.
+    host = lab.host("ac-good")
+    nsswitch = host.read_file("/etc/nsswitch.conf")
+    host.write_file("/etc/sudoers.d/ldap", "%nosuchgroup ALL=(ALL:ALL) ALL\n", 0o440)
+    host.write_file("/etc/nsswitch.conf", NSS_WITH_SSS, 0o644)
+    try:
+        r = results(run_hosts(tmp_path, [(host, {})], [ADMINS], register=REGISTER),
+                    ADMINS)["ac-good"]
+        assert r.status == Status.ERROR, r.message
+        assert ("group nosuchgroup named in sudoers cannot be resolved (nsswitch group: "
+                "files systemd sss); its members cannot be checked") in r.message
+        # An admin group the host declares is looked up the same way.
+        host.remove_file("/etc/sudoers.d/ldap")
+        r = results(run_hosts(tmp_path, [(host, {"admin_groups": ["sudo", "ldapadmins"]})],
+                              [ADMINS], register=REGISTER), ADMINS)["ac-good"]
+        assert r.status == Status.ERROR, r.message
+        assert "group ldapadmins named in the host's admin_groups cannot be resolved" \
+            in r.message
+    finally:
+        host.write_file("/etc/nsswitch.conf", nsswitch, 0o644)
+        host.remove_file("/etc/sudoers.d/ldap")
+
+
+def test_admins_missing_group_with_local_nss_only_passes(lab: Lab, tmp_path: Path) -> None:
+    # nsswitch "group: files systemd": not found is final, the group does not exist (like
+    # '%admin' in Ubuntu's stock sudoers), so nobody is an admin through it.
+    host = lab.host("ac-good")
+    assert "group:          files systemd" in host.read_file("/etc/nsswitch.conf").decode()
+    host.write_file("/etc/sudoers.d/ldap", "%nosuchgroup ALL=(ALL:ALL) ALL\n", 0o440)
+    try:
+        r = results(run_hosts(tmp_path, [(host, {})], [ADMINS], register=REGISTER),
+                    ADMINS)["ac-good"]
+        assert r.status == Status.PASS, r.message
+        assert "group nosuchgroup named in sudoers does not exist" in r.message
+    finally:
+        host.remove_file("/etc/sudoers.d/ldap")
+
+
 def test_uid0_and_empty_passwords(lab: Lab, tmp_path: Path) -> None:
     hosts = [(lab.host(n), {}) for n in ("ac-good", "ac-uid0", "ac-emptypw")]
     run = run_hosts(tmp_path, hosts, [UID0])

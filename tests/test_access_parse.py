@@ -24,6 +24,8 @@ from controlcheck.probes.accounts import (
     empty_password_logins,
     extra_uid0,
     includedir_entries,
+    missing_groups,
+    nss_sources,
     parse_group,
     parse_passwd,
     parse_register,
@@ -31,6 +33,7 @@ from controlcheck.probes.accounts import (
     redact_password_fields,
     shadow_states,
     sudo_users,
+    sudoers_group_refs,
 )
 from controlcheck.probes.sshd_config import (
     ConfigLine,
@@ -282,3 +285,19 @@ def test_sudoers_user_list_with_spaces_around_commas(tmp_path: Path) -> None:
                            text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     assert [g.principal for g in parse_sudoers(text).grants] == ["alice", "bob", "%ops"]
+
+
+def test_sudoers_group_refs_and_missing_groups() -> None:
+    files = [parse_sudoers("User_Alias OPS = %ldapops, bob\nOPS ALL=(ALL) ALL\n"
+                           "%sudo ALL=(ALL:ALL) ALL\n%#5001 ALL=(ALL) ALL\n"
+                           "%:AD_admins ALL=(ALL) ALL\n")]
+    refs = sudoers_group_refs(files)
+    assert refs == ["ldapops", "sudo", "#5001"]
+    groups = parse_group("sudo:x:27:alice\n")
+    assert missing_groups(["sudo", "wheel", *refs], groups) == ["wheel", "ldapops", "#5001"]
+
+
+def test_nss_sources() -> None:
+    assert nss_sources("passwd: files\ngroup:  files systemd [SUCCESS=merge] sss # x\n") == [
+        "files", "systemd", "sss"]
+    assert nss_sources("passwd: files\n") == ["files"]

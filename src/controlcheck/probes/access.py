@@ -12,6 +12,7 @@ import posixpath
 
 from controlcheck.model import Outcome, TargetKind
 from controlcheck.probes.accounts import (
+    LOCAL_NSS_SOURCES,
     Account,
     AccountParseError,
     Group,
@@ -21,6 +22,8 @@ from controlcheck.probes.accounts import (
     empty_password_logins,
     extra_uid0,
     includedir_entries,
+    missing_groups,
+    nss_sources,
     parse_group,
     parse_passwd,
     parse_register,
@@ -28,6 +31,7 @@ from controlcheck.probes.accounts import (
     redact_password_fields,
     shadow_states,
     sudo_users,
+    sudoers_group_refs,
 )
 from controlcheck.probes.base import CheckContext, CheckSpec
 from controlcheck.probes.sshd_config import (
@@ -231,13 +235,71 @@ def _sudoers(ctx: CheckContext) -> list[SudoersFile]:
     return files
 
 
+def _lookup_groups(ctx: CheckContext, wanted: list[str]) -> tuple[list[Group], list[str]]:
+    """``getent group NAME`` for each group the enumeration lacks (SSSD/LDAP groups are often
+    not enumerable); returns (found groups, names not found)."""
+    found: list[Group] = []
+    missing: list[str] = []
+    for name in wanted:
+        key = name[1:] if name.startswith("#") else name  # getent takes a gid as the key
+        result = ctx.run(["getent", "group", "--", key], record=False)
+        _record_redacted(ctx, result)
+        try:
+            groups = parse_group(result.text) if result.ok else []
+        except AccountParseError:
+            groups = []
+        if groups:
+            found += groups
+        else:
+            missing.append(name)
+    return found, missing
+
+
+def _group_sources(ctx: CheckContext) -> list[str] | None:
+    result = ctx.run(["cat", "--", "/etc/nsswitch.conf"])
+    if result.ok:
+        return nss_sources(result.text)
+    return ["files"] if "No such file" in result.err_text else None
+
+
+def _unresolved(ctx: CheckContext, missing: list[str], sudoers_refs: list[str],
+                host_groups: list[str]) -> tuple[list[str], list[str]]:
+    """(undecidable reasons, notes) for groups no source returned.  A name that only the
+    catalogue's default admin_groups lists (wheel on Debian) may simply not exist."""
+    sources = _group_sources(ctx)
+    local = sources is not None and set(sources) <= LOCAL_NSS_SOURCES
+    errors: list[str] = []
+    notes: list[str] = []
+    for g in missing:
+        where = ("named in sudoers" if g in sudoers_refs else
+                 "named in the host's admin_groups" if g in host_groups else None)
+        if where is None:
+            continue
+        label = f"gid {g[1:]}" if g.startswith("#") else g
+        if local:
+            notes.append(f"group {label} {where} does not exist (nsswitch group: "
+                         f"{' '.join(sources or [])})")
+        else:
+            via = "nsswitch.conf unreadable" if sources is None else \
+                f"nsswitch group: {' '.join(sources)}"
+            errors.append(f"group {label} {where} cannot be resolved ({via}); its members "
+                          "cannot be checked")
+    return errors, notes
+
+
 def check_admins_approved(ctx: CheckContext) -> Outcome:
     name = ctx.target.name
-    groups_wanted = list(ctx.target.spec.get("admin_groups") or ctx.params["admin_groups"])
+    host_groups = list(ctx.target.spec.get("admin_groups") or [])
+    groups_wanted = host_groups or list(ctx.params["admin_groups"])
     try:
         accounts, groups = _accounts(ctx)
+        files = _sudoers(ctx)
+        refs = sudoers_group_refs(files)
+        extra, missing = _lookup_groups(ctx, missing_groups([*groups_wanted, *refs], groups))
+        groups = groups + extra
+        undecided, group_notes = _unresolved(ctx, missing, refs, host_groups)
         admins = admin_group_members(accounts, groups, groups_wanted)
-        for user, why in sudo_users(_sudoers(ctx), accounts, groups).items():
+        for user, why in sudo_users(files, accounts, groups).items():
             admins.setdefault(user, []).extend(w for w in why if w not in admins.get(user, []))
     except _Unreadable as exc:
         return Outcome.error(f"{name}: {exc}; run as root or set 'sudo: true' for this host",
@@ -259,17 +321,24 @@ def check_admins_approved(ctx: CheckContext) -> Outcome:
         else:
             approved.append(f"{user} ({approval.approval})")
     groups_text = ", ".join(groups_wanted)
+    tail = f" ({'; '.join(group_notes)})" if group_notes else ""
     if unapproved:
         empty = " The access register is empty." if not register else ""
+        also = f" Also: {'; '.join(undecided)}." if undecided else ""
         return Outcome.failed(
             f"{name}: {len(unapproved)} admin(s) without a valid approval: "
-            f"{'; '.join(unapproved)}.{empty} Remove their admin rights or record the approval "
-            "in access_register", ctx.collected, unapproved=[u.split(" ")[0] for u in unapproved])
+            f"{'; '.join(unapproved)}.{empty}{also} Remove their admin rights or record the "
+            "approval in access_register", ctx.collected,
+            unapproved=[u.split(" ")[0] for u in unapproved])
+    if undecided:
+        return Outcome.error(
+            f"{name}: {'; '.join(undecided)}. Make the group resolvable on the host (is "
+            "SSSD/LDAP reachable?) or remove it from sudoers/admin_groups", ctx.collected)
     if not admins:
-        return Outcome.passed(f"{name}: no admins besides root (groups {groups_text}, sudoers)",
-                              ctx.collected)
+        return Outcome.passed(f"{name}: no admins besides root (groups {groups_text}, "
+                              f"sudoers){tail}", ctx.collected)
     return Outcome.passed(f"{name}: every admin is approved: {', '.join(approved)} "
-                          f"(groups {groups_text}, sudoers)", ctx.collected)
+                          f"(groups {groups_text}, sudoers){tail}", ctx.collected)
 
 
 def check_uid0(ctx: CheckContext) -> Outcome:

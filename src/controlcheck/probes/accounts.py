@@ -318,3 +318,57 @@ def approval_for(user: str, host_names: Sequence[str], register: Iterable[Approv
             continue
         return a, ""
     return None, reason
+
+
+# --------------------------------------------------------------------------- directory groups
+
+# NSS sources whose "not found" is final: the group does not exist anywhere sudo or login
+# could find it.  Any other source (sss, ldap, winbind, extrausers, …) may hold it while
+# being unreachable or not enumerable, so "not found" there means "unknown".
+LOCAL_NSS_SOURCES = frozenset({"files", "compat", "systemd"})
+
+
+def sudoers_group_refs(files: Sequence[SudoersFile]) -> list[str]:
+    """Unix groups that sudoers rules name, through User_Aliases: "admins", "#1200" (a gid)."""
+    aliases: dict[str, tuple[str, ...]] = {}
+    for f in files:
+        aliases.update(f.user_aliases)
+    out: list[str] = []
+
+    def walk(principal: str, depth: int = 0) -> None:
+        if depth > 8 or principal.startswith("!"):
+            return
+        if principal in aliases:
+            for p in aliases[principal]:
+                walk(p, depth + 1)
+        elif principal.startswith("%") and not principal.startswith("%:"):
+            if principal[1:] not in out:
+                out.append(principal[1:])
+
+    for f in files:
+        for grant in f.grants:
+            walk(grant.principal)
+    return out
+
+
+def missing_groups(wanted: Iterable[str], groups: Sequence[Group]) -> list[str]:
+    """Names (or "#gid") of ``wanted`` that the enumeration (``getent group``) lacks."""
+    names = {g.name for g in groups}
+    gids = {g.gid for g in groups}
+    out: list[str] = []
+    for w in wanted:
+        known = (int(w[1:]) in gids) if w.startswith("#") and w[1:].isdigit() else w in names
+        if not known and w not in out:
+            out.append(w)
+    return out
+
+
+def nss_sources(nsswitch: str, database: str = "group") -> list[str]:
+    """Sources of one database in nsswitch.conf, without ``[STATUS=action]`` items; glibc's
+    built-in default (files) when the database has no line."""
+    for line in nsswitch.splitlines():
+        line = line.split("#", 1)[0].strip()
+        key, sep, rest = line.partition(":")
+        if sep and key.strip() == database:
+            return [s for s in re.sub(r"\[[^\]]*\]", " ", rest).split()]
+    return ["files"]
