@@ -250,6 +250,35 @@ def test_newer_kernel_installed_fails(lab: Lab) -> None:
     assert "99.0.0-1-amd64" in out.message
 
 
+LAB_LIB = "/usr/lib/x86_64-linux-gnu/controlcheck-lab/libz.so.1"
+
+
+def test_process_running_deleted_library_fails(lab: Lab) -> None:
+    # Used to pass: only the kernel and the reboot marker were compared.  A process that
+    # loaded a library which an upgrade then replaced keeps running the old code.
+    h = lab.host("clean")
+    h.write_file(LAB_LIB, Path("/usr/lib/x86_64-linux-gnu/libz.so.1").read_bytes(), 0o644)
+    proc = subprocess.Popen(
+        [*h.exec_prefix(), "python3", "-c",
+         f"import ctypes, sys, time; ctypes.CDLL({LAB_LIB!r}); print('ok', flush=True); "
+         "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ok"
+        out, _ = run_check(h, "host.patch.reboot-required")
+        assert out.status == Status.PASS, out.message  # loaded, not yet deleted
+        assert "no process runs a deleted library" in out.message
+        h.exec(["rm", "--", LAB_LIB])
+        out, _ = run_check(h, "host.patch.reboot-required")
+        assert out.status == Status.FAIL, out.message
+        assert "1 process(es) still run deleted (upgraded) libraries: python3 (pid " in out.message
+        assert f"): {LAB_LIB}; restart them or reboot" in out.message
+    finally:
+        proc.kill()
+        proc.wait()
+        if h.exec(["test", "-e", LAB_LIB], check=False).returncode == 0:
+            h.exec(["rm", "--", LAB_LIB])
+
+
 def test_no_kernel_installed_is_skip(lab: Lab) -> None:
     out, _ = run_check(lab.host("stale"), "host.patch.reboot-required")
     assert out.status == Status.SKIP, out.message

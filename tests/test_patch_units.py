@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from controlcheck.probes.patch_parsers import (
     parse_os_release,
     parse_zypper_patches,
 )
+from controlcheck.probes.patch_restart import DeletedLib, parse_deleted_maps, unreadable_pids
 from controlcheck.probes.patch_versions import dpkg_compare, newest, rpm_compare
 
 DATA = Path(__file__).parent / "data" / "patch"
@@ -392,3 +394,37 @@ def test_lab_capture_unattended_upgrades_config_passes() -> None:
     st = AutoUpdateState("apt", True, {k: v[-1] for k, v in cfg.items()},
                          tuple(cfg["Unattended-Upgrade::Origins-Pattern"]), timers)
     assert judge_auto_updates("h", st).status == Status.PASS
+
+
+# --------------------------------------------------------------------------- deleted libraries
+
+
+def test_deleted_library_maps_lab_capture() -> None:
+    lib = "/usr/lib/x86_64-linux-gnu/controlcheck-lab/libz.so.1"
+    assert parse_deleted_maps(read("lab-proc-maps-deleted.txt")) == {25: [lib]}
+    # Deleted by design, not upgrades: memfd, /dev/shm, /tmp, and non-libraries.
+    other = ("/proc/9/maps:7f00-7f01 rw-s 00000000 00:01 5 /memfd:lab (deleted)\n"
+             "/proc/9/maps:7f00-7f01 rw-s 00000000 00:1a 6 /dev/shm/x (deleted)\n"
+             "/proc/9/maps:7f00-7f01 r-xp 00000000 00:1a 7 /tmp/libx.so (deleted)\n"
+             "/proc/9/maps:7f00-7f01 r-xp 00000000 00:1a 8 /usr/lib/locale/C.utf8/LC_CTYPE "
+             "(deleted)\n")
+    assert parse_deleted_maps(other) == {}
+    assert unreadable_pids(read("host-grep-maps-denied.stderr")) == [1]
+
+
+def test_judge_reboot_deleted_libraries() -> None:
+    libs = tuple(DeletedLib(25, "python3", p) for p in ("/usr/lib/a/libz.so.1",
+                                                         "/usr/lib/a/libssl.so.3"))
+    base = RebootState("6.1.0-1-amd64", ("6.1.0-1-amd64",), "dpkg", False, "no marker")
+    out = judge_reboot("h", dataclasses.replace(base, deleted_libs=libs))
+    assert out.status == Status.FAIL
+    assert ("h: 1 process(es) still run deleted (upgraded) libraries: python3 (pid 25): "
+            "/usr/lib/a/libz.so.1, /usr/lib/a/libssl.so.3; restart them or reboot") in out.message
+    assert judge_reboot("h", base).status == Status.PASS
+    blind = dataclasses.replace(base, libs_none_read=True, libs_unreadable="permission denied")
+    out = judge_reboot("h", blind)
+    assert out.status == Status.PASS and "process libraries not checked" in out.message
+    container = dataclasses.replace(blind, installed_kernels=())
+    assert judge_reboot("h", container).status == Status.ERROR
+    assert judge_reboot("h", dataclasses.replace(base, installed_kernels=())).status \
+        == Status.SKIP

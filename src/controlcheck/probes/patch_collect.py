@@ -10,6 +10,7 @@ answering, the way testinfra picks its package backend.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,12 @@ from controlcheck.probes.patch_parsers import (
     parse_find_mtimes,
     parse_os_release,
     parse_zypper_patches,
+)
+from controlcheck.probes.patch_restart import (
+    DeletedLib,
+    parse_comms,
+    parse_deleted_maps,
+    unreadable_pids,
 )
 
 APT_LISTS = "/var/lib/apt/lists"
@@ -249,6 +256,47 @@ def collect_auto_updates(ctx: CheckContext, facts: HostFacts) -> AutoUpdateState
 
 
 def collect_reboot(ctx: CheckContext, facts: HostFacts) -> RebootState:
+    state = _collect_kernel(ctx, facts)
+    if state.problems:
+        return state
+    libs, unreadable, none_read = _deleted_libraries(ctx)
+    return dataclasses.replace(state, deleted_libs=libs, libs_unreadable=unreadable,
+                               libs_none_read=none_read)
+
+
+def _deleted_libraries(ctx: CheckContext) -> tuple[tuple[DeletedLib, ...], str, bool]:
+    """Processes mapping deleted system libraries: (found, why some maps were unreadable,
+    whether none could be read).  Reading other users' maps needs root (sudo)."""
+    listing = ctx.run(["find", "/proc", "-mindepth", "2", "-maxdepth", "2", "-name", "maps",
+                       "-path", "/proc/[0-9]*/maps"])
+    maps = sorted(p for p in listing.text.splitlines() if p)
+    if not maps:
+        return (), "no /proc/PID/maps found to look for deleted libraries", True
+    grep = ctx.run(["grep", "-H", "-e", " (deleted)$", "--", *maps])
+    denied = unreadable_pids(grep.err_text)
+    if grep.exit_status == 2 and not denied and not grep.text:
+        # Errors other than vanished processes or permission: nothing is known.
+        err = grep.err_text.strip().splitlines()
+        if err and not all("No such file" in e for e in err):
+            return (), f"cannot read /proc/PID/maps: {err[-1][:160]}", True
+    deleted = parse_deleted_maps(grep.text)
+    comms: dict[int, str] = {}
+    if deleted:
+        comm = ctx.run(["grep", "-H", "", "--", *(f"/proc/{p}/comm" for p in sorted(deleted))])
+        comms = parse_comms(comm.text)
+    found = tuple(DeletedLib(pid, comms.get(pid, ""), path)
+                  for pid, paths in sorted(deleted.items()) for path in paths)
+    why = ""
+    none_read = len(denied) >= len(maps)
+    if denied:
+        why = (f"the maps of {len(denied)} of {len(maps)} processes could not be read "
+               "(permission denied): run as root or set 'sudo: true'")
+        if none_read:
+            why += "; libraries were not checked, only the kernel"
+    return found, why, none_read
+
+
+def _collect_kernel(ctx: CheckContext, facts: HostFacts) -> RebootState:
     uname = ctx.run(["uname", "-r"])
     running = uname.text.strip()
     container = ctx.run(["systemd-detect-virt", "--container"])

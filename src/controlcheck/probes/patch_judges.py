@@ -13,6 +13,7 @@ from typing import Any
 
 from controlcheck.model import Outcome
 from controlcheck.probes.patch_parsers import PendingUpdate, names
+from controlcheck.probes.patch_restart import DeletedLib, describe
 from controlcheck.probes.patch_versions import dpkg_compare, newest, rpm_compare
 
 # --------------------------------------------------------------------------- security updates
@@ -215,28 +216,46 @@ class RebootState:
     marker_packages: tuple[str, ...] = ()
     container: str = ""  # systemd-detect-virt --container, "" when not a container
     problems: tuple[str, ...] = ()
+    deleted_libs: tuple[DeletedLib, ...] = ()  # processes mapping deleted system libraries
+    libs_unreadable: str = ""  # why (some) /proc/PID/maps could not be read; "" when all were
+    libs_none_read: bool = False  # not one process's maps could be read
 
 
 def judge_reboot(target: str, st: RebootState) -> Outcome:
     if st.problems:
         return Outcome.error(f"{target}: cannot tell whether a reboot is pending: "
                              + "; ".join(st.problems))
-    facts = {"running_kernel": st.running_kernel, "installed_kernels": list(st.installed_kernels)}
+    facts: dict[str, Any] = {"running_kernel": st.running_kernel,
+                             "installed_kernels": list(st.installed_kernels),
+                             "stale_library_pids": sorted({d.pid for d in st.deleted_libs})}
+    libs_note = f" ({st.libs_unreadable})" if st.libs_unreadable else ""
     if st.marker:
         pkgs = f" for {', '.join(st.marker_packages[:10])}" if st.marker_packages else ""
         return Outcome.failed(f"{target}: a reboot is pending{pkgs} ({st.marker_what}); "
                               "reboot to run the updated kernel/libraries", **facts)
+    if st.deleted_libs:
+        return Outcome.failed(
+            f"{target}: {len(facts['stale_library_pids'])} process(es) still run deleted "
+            f"(upgraded) libraries: {describe(st.deleted_libs)}; restart them or reboot"
+            f"{libs_note}", **facts)
     if not st.installed_kernels:
         where = (f"the container host ({st.container} container)" if st.container
                  else "the hypervisor or container host (no kernel is installed here)")
+        if st.libs_none_read:
+            return Outcome.error(f"{target}: the running kernel belongs to {where} and no "
+                                 f"process's libraries could be read{libs_note}", **facts)
         return Outcome.skipped(f"{target}: the running kernel {st.running_kernel} belongs to "
-                               f"{where}; {st.marker_what or 'no reboot marker'}", **facts)
+                               f"{where}; {st.marker_what or 'no reboot marker'}; no process "
+                               f"runs a deleted library{libs_note}", **facts)
     best = newest(list(st.installed_kernels), st.version_scheme)
     assert best is not None
     cmp = dpkg_compare if st.version_scheme == "dpkg" else rpm_compare
     if st.running_kernel == best or cmp(st.running_kernel, best) == 0:
+        libs = ("process libraries not checked" if st.libs_none_read
+                 else "no process runs a deleted library")
         return Outcome.passed(f"{target}: running the newest installed kernel {best}"
-                              f"{'; ' + st.marker_what if st.marker_what else ''}", **facts)
+                              f"{'; ' + st.marker_what if st.marker_what else ''}; {libs}"
+                              f"{libs_note}", **facts)
     if cmp(st.running_kernel, best) < 0:
         return Outcome.failed(f"{target}: running kernel {st.running_kernel} is older than "
                               f"the installed {best}; reboot into it", **facts)
