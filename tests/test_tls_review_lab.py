@@ -23,7 +23,7 @@ import pytest
 from controlcheck.catalogue import Catalogue, load_catalogue
 from controlcheck.engine import Engine
 from controlcheck.inventory import Inventory, Target
-from controlcheck.model import TargetKind
+from controlcheck.model import CheckResult, TargetKind
 from controlcheck.transports.factory import open_transport
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="not root: the lab nee
 EXT_ENCRYPT_THEN_MAC = 22  # OpenSSL clients send it; our raw hellos do not
 
 
-def _run(targets: list[Target]) -> dict[tuple[str, str], object]:
+def _run(targets: list[Target]) -> dict[tuple[str, str], CheckResult]:
     full = load_catalogue()
     cat = Catalogue([c for c in full.controls if c.family == "TLS"
                      and TargetKind.ENDPOINT in c.applies_to], full.digest, full.files)
