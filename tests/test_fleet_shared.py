@@ -120,3 +120,14 @@ def test_scanner_host_one_login_for_all_targets_with_trust(fleet: dict[str, Any]
         [lab.hosts["scan"].address, *lab.hosts["scan"].host_key_public().split()[:2]]
     for name in TARGETS:
         assert trusted["logins"][name] == 1
+
+
+@pytest.mark.parametrize("which", ["refused", "trusted"])
+def test_hosts_behind_one_bastion_share_one_login(fleet: dict[str, Any], which: str) -> None:
+    got = fleet[which]
+    why = (got["logins"], {n: got["rows"][(n, "host.access.ssh-config")]["message"]
+                           for n in INNER}, got["proc"].stderr[-2000:])
+    for name in INNER:  # direct SSH is dropped, so these ran through the bastion
+        assert got["rows"][(name, "host.access.ssh-config")]["status"] == "pass", why
+        assert got["logins"][name] == 1, why
+    assert got["logins"]["bastion"] == 1, why

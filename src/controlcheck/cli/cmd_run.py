@@ -89,23 +89,29 @@ def run(args: argparse.Namespace) -> int:
     progress_console = Console(stderr=True)
     from functools import partial
 
+    from controlcheck.transports.ssh_jumps import JumpHosts
     from controlcheck.transports.ssh_settings import SSHOptions
 
     ssh_options = SSHOptions(trust_new_host_keys=args.trust_new_host_keys,
                              connect_timeout=min(args.timeout, 10.0),
                              banner_timeout=min(args.timeout, 10.0),
                              auth_timeout=min(args.timeout, 15.0))
-    engine_kwargs = dict(transport_factory=partial(open_transport, ssh_options=ssh_options),
+    jumps = JumpHosts()  # one login per bastion for the whole run, closed below
+    engine_kwargs = dict(transport_factory=partial(open_transport, ssh_options=ssh_options,
+                                                   jumps=jumps),
                          workers=args.workers,
                          timeout=args.timeout, secrets=secret_values(inventory))
     from controlcheck.reporters.progress import RunProgress
 
     engine = Engine(catalogue, inventory, result_hooks=hooks,
                     **engine_kwargs)  # type: ignore[arg-type]
-    with RunProgress(engine.planned, progress_console,
-                     enabled=not args.quiet and progress_console.is_terminal) as progress:
-        engine.observers.append(progress)
-        result = engine.run()
+    try:
+        with RunProgress(engine.planned, progress_console,
+                         enabled=not args.quiet and progress_console.is_terminal) as progress:
+            engine.observers.append(progress)
+            result = engine.run()
+    finally:
+        jumps.close()
 
     fail_on = Severity(args.fail_on)
     text = importlib.import_module(FORMATS[args.format]).render(result, fail_on)

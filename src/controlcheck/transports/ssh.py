@@ -1,5 +1,5 @@
 """Run commands on a host over SSH (paramiko): one connection per host, one channel
-per command.
+per command; jump hosts shared by the run (``ssh_jumps``) when the caller passes a pool.
 
 Connection: TCP connect with a timeout (directly, or as a ``direct-tcpip`` channel
 through the jump hosts' connections), then banner, key exchange and auth each under
@@ -37,6 +37,7 @@ from controlcheck.transports.base import (
 )
 from controlcheck.transports.ssh_auth import authenticate
 from controlcheck.transports.ssh_hostkeys import check_host_key, prefer_known_key_types
+from controlcheck.transports.ssh_jumps import JumpHosts
 from controlcheck.transports.ssh_settings import Endpoint, Route, SSHOptions, resolve_route
 
 _SUDO_PASSWORD_HINTS = (b"a password is required", b"a terminal is required")
@@ -129,7 +130,7 @@ class SSHTransport:
     _count_lock = threading.Lock()
 
     def __init__(self, name: str, route: Route, options: SSHOptions, *,
-                 use_sudo: bool = False) -> None:
+                 use_sudo: bool = False, jumps: JumpHosts | None = None) -> None:
         self.name = name
         self.route = route
         self.use_sudo = use_sudo and route.target.user != "root"
@@ -139,7 +140,12 @@ class SSHTransport:
         self._hops: list[paramiko.Transport] = []
         via: paramiko.Transport | None = None
         try:
-            for hop in (*route.jumps, route.target):
+            # With the run's jump-host pool, the jump connections are shared (not
+            # ours to close); this transport owns only the target's connection.
+            own = (route.target,) if jumps is not None else (*route.jumps, route.target)
+            if jumps is not None:
+                via = jumps.connect(name, route, options, _open_hop)
+            for hop in own:
                 via = _open_hop(name, hop, route, options, via)
                 self._hops.append(via)
         except BaseException:
@@ -292,8 +298,10 @@ def _collect(chan: paramiko.Channel, deadline: float, cap: int, name: str,
             return bytes(out), bytes(err[:cap]), chan.recv_exit_status(), len(err) > cap
 
 
-def open_ssh(target: Target, options: SSHOptions | None = None) -> SSHTransport:
-    """Open the one SSH connection of ``target`` (raises a ``TransportError``)."""
+def open_ssh(target: Target, options: SSHOptions | None = None,
+             jumps: JumpHosts | None = None) -> SSHTransport:
+    """Open the one SSH connection of ``target`` (raises a ``TransportError``);
+    ``jumps`` is the run's pool of jump-host connections, if it shares them."""
     options = options or SSHOptions()
     spec = dict(target.spec)
     if spec.get("known_hosts"):
@@ -307,4 +315,5 @@ def open_ssh(target: Target, options: SSHOptions | None = None) -> SSHTransport:
         route = resolve_route(spec, target.name, options)
     except (ValueError, OSError) as exc:
         raise ConnectError(f"{target.name}: bad SSH settings: {exc}") from None
-    return SSHTransport(target.name, route, options, use_sudo=bool(spec.get("sudo", False)))
+    return SSHTransport(target.name, route, options, use_sudo=bool(spec.get("sudo", False)),
+                        jumps=jumps)
