@@ -183,13 +183,37 @@ class SSHTransport:
         except BaseException:
             self._free_slot()
             raise
+        # paramiko waits for the answer to the exec request, and for window space in
+        # sendall, without any timeout: a server that never answers would hold this
+        # thread forever.  Closing the channel at the deadline wakes both up.
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            chan.close()
+
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
+            try:
+                with _mapped(self.name, hop, "command"):
+                    chan.exec_command(line)
+                    if stdin is not None:
+                        chan.sendall(stdin)
+                    chan.shutdown_write()
+            finally:
+                watchdog.cancel()
+            if expired.is_set():
+                raise TransportError("watchdog")  # handled just below, same as a raise inside
             with _mapped(self.name, hop, "command"):
-                chan.exec_command(line)
-                if stdin is not None:
-                    chan.sendall(stdin)
-                chan.shutdown_write()
                 return _collect(chan, deadline, cap, self.name, argv, timeout)
+        except TransportError:
+            if expired.is_set():
+                raise CommandTimeout(
+                    f"{self.name}: {' '.join(argv)} did not start within {timeout:g} s: the "
+                    "server accepted the channel but did not answer the command") from None
+            raise
         finally:
             chan.close()
             self._free_slot()
