@@ -279,7 +279,8 @@ class CheckContext:
         if result.stderr:
             body += f"\n# stderr\n{result.err_text}"
         return self.note(result.command_line, body, kind="command",
-                         meta={"exit_status": result.exit_status, "argv": list(result.argv)})
+                         meta={"exit_status": result.exit_status, "argv": list(result.argv),
+                               "duration_s": round(result.duration_s, 3)})
 
     def note(self, title: str, content: bytes | str, *, kind: str = "note",
              media_type: str = "text/plain", meta: Mapping[str, Any] | None = None) -> str:
