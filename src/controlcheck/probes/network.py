@@ -58,8 +58,9 @@ def judge_reachability(host: str, scans: Sequence[ZoneScan],
         rules = parse_ports(allowed.get(scan.zone, []))
         bad = sorted(p for p, s in scan.states.items() if s == "open" and not ports_cover(rules, p))
         if bad:
+            may = f"only {_rules_text(rules)} may" if rules else "this zone may reach no port"
             violations.append(f"from zone {scan.zone} port(s) {', '.join(map(str, bad))} answer "
-                              f"but only {_rules_text(rules)} may")
+                              f"but {may}")
         elif scan.states and all(s == "unreachable" for s in scan.states.values()):
             errors.append(f"zone {scan.zone}: {host} is unreachable (no route/ARP answer), "
                           "so the firewall cannot be judged")
