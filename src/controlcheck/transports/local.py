@@ -61,7 +61,13 @@ class LocalTransport:
                 start_new_session=True,  # so a timeout kills the whole process group
             )
         except FileNotFoundError:
-            return CommandResult(tuple(argv), 127, b"", f"{argv[0]}: command not found".encode(),
+            if escalate and full[len(self.prefix)] == "sudo":
+                import shutil
+
+                if shutil.which("sudo") is None:
+                    raise AuthError(f"{self.name}: 'sudo: true' but sudo is not installed; "
+                                    "install it or run controlcheck as root") from None
+            return CommandResult(tuple(argv), 127, b"", f"{full[0]}: command not found".encode(),
                                  time.monotonic() - started, sudo=escalate)
         except OSError as exc:
             raise TransportError(f"{self.name}: cannot start {argv[0]}: {exc.strerror}") from exc
