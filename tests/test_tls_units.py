@@ -245,12 +245,13 @@ def test_kexinit_captured_debian12_default() -> None:
     offer = kex.offer()
     assert banner.startswith(b"SSH-2.0-OpenSSH_9.2")
     assert "curve25519-sha256" in offer["kex"] and offer["host_keys"] == ["ssh-ed25519"]
-    out = judge.judge_ssh("h", offer, MOZ.ssh, MOZ.label)
+    out = judge.judge_ssh("h", offer, MOZ.ssh, MOZ.label, min_rsa_bits=2048)
     assert out.status == Status.FAIL
     assert out.facts["weak"] == {"macs": ["umac-64-etm@openssh.com", "hmac-sha1-etm@openssh.com",
                                           "umac-64@openssh.com", "hmac-sha1"]}
     hardened = {**offer, "macs": ["hmac-sha2-256-etm@openssh.com"]}
-    assert judge.judge_ssh("h", hardened, MOZ.ssh, MOZ.label).status == Status.PASS
+    assert judge.judge_ssh("h", hardened, MOZ.ssh, MOZ.label,
+                           min_rsa_bits=2048).status == Status.PASS
     with pytest.raises(ValueError):
         parse_kexinit(b"\x15" + b"\x00" * 40)
 

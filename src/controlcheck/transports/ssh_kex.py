@@ -1,23 +1,41 @@
-"""Read an SSH server's algorithm offer (its KEXINIT) without authenticating.
+"""Read an SSH server's algorithm offer (its KEXINIT) and host keys without authenticating.
 
 RFC 4253 §4.2 (banner) and §7.1 (SSH_MSG_KEXINIT): after the identification strings the
 server sends its KEXINIT in clear text; we read it and hang up.  No key exchange, no
 authentication, nothing written on the server but a log line.
+
+``fetch_host_key`` goes one step further for one host-key algorithm: it completes a key
+exchange (paramiko), which makes the server send — and prove it holds, by signing the
+exchange hash — its host key of that type; then it hangs up before any authentication.
+The algorithm *name* (``rsa-sha2-256``) says nothing about the key size; only the key does.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
 import socket
 import struct
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from controlcheck.transports.base import ConnectError, TransportError
+
+if TYPE_CHECKING:
+    import paramiko
 
 MAX_BANNER_LINES = 32
 MAX_PACKET = 256 * 1024
 NAME_LISTS = ("kex", "host_keys", "ciphers_c2s", "ciphers_s2c", "macs_c2s", "macs_s2c",
               "compression_c2s", "compression_s2c")
+
+
+# As in transports/ssh.py: paramiko's own log lines are not ours to print (the reason of a
+# failed exchange reaches the caller in the exception).  paramiko itself is imported where
+# it is used, so that the judges importing HostKeyInfo stay cheap to import.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class NoSshServer(ConnectError):
@@ -110,4 +128,119 @@ def read_kexinit(address: str, port: int, *, timeout: float) -> KexInit:
         raise TransportError(f"{address}:{port}: cannot read the SSH algorithm offer: "
                              f"{'timed out' if isinstance(exc, TimeoutError) else exc}") from exc
     finally:
+        sock.close()
+
+
+#: RSA host-key algorithms (RFC 4253 ssh-rsa, RFC 8332 rsa-sha2-*, OpenSSH certificates):
+#: all carry an "ssh-rsa" key, whose size the algorithm name does not show.
+RSA_HOST_KEY_ALGORITHMS = ("ssh-rsa", "rsa-sha2-256", "rsa-sha2-512",
+                           "ssh-rsa-cert-v01@openssh.com", "rsa-sha2-256-cert-v01@openssh.com",
+                           "rsa-sha2-512-cert-v01@openssh.com")
+_CURVE_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
+
+
+@dataclass(frozen=True)
+class HostKeyInfo:
+    """A server host key as read in a key exchange (public part only)."""
+
+    algorithm: str  # host-key algorithm negotiated, e.g. rsa-sha2-256
+    key_type: str  # key format from the blob, e.g. ssh-rsa, ssh-ed25519
+    bits: int  # RSA/DSA modulus size, EC curve size, 256 for Ed25519
+    sha256: str  # "SHA256:<base64>", as ssh-keygen -l prints it
+
+    def as_fact(self) -> dict[str, object]:
+        return {"algorithm": self.algorithm, "key_type": self.key_type, "bits": self.bits,
+                "sha256": self.sha256}
+
+
+def _ssh_string(blob: bytes, pos: int) -> tuple[bytes, int]:
+    (n,) = struct.unpack("!I", blob[pos:pos + 4])
+    raw = blob[pos + 4:pos + 4 + n]
+    if len(raw) != n:
+        raise ValueError("truncated SSH public key blob")
+    return raw, pos + 4 + n
+
+
+def describe_host_key(algorithm: str, blob: bytes) -> HostKeyInfo:
+    """Key type, size and fingerprint of an SSH public key blob (RFC 4253 §6.6 format).
+
+    Pure: the same blob ``ssh-keygen`` writes base64-encoded in a ``.pub`` file.
+    A certificate blob (``*-cert-v01@openssh.com``) is sized by the key it certifies.
+    """
+    fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    name_raw, pos = _ssh_string(blob, 0)
+    key_type = name_raw.decode("ascii")
+    if key_type.endswith("-cert-v01@openssh.com"):
+        _nonce, pos = _ssh_string(blob, pos)  # certificate: nonce, then the key fields
+        key_type = key_type[:-len("-cert-v01@openssh.com")]
+    if key_type == "ssh-rsa":
+        _e, pos = _ssh_string(blob, pos)
+        n, pos = _ssh_string(blob, pos)
+        bits = int.from_bytes(n, "big").bit_length()
+    elif key_type == "ssh-dss":
+        p, pos = _ssh_string(blob, pos)
+        bits = int.from_bytes(p, "big").bit_length()
+    elif key_type.startswith("ecdsa-sha2-"):
+        curve, pos = _ssh_string(blob, pos)
+        bits = _CURVE_BITS.get(curve.decode("ascii"), 0)
+        if not bits:
+            raise ValueError(f"unknown ECDSA curve {curve[:20]!r}")
+    elif key_type in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
+        bits = 256
+    else:
+        raise ValueError(f"unknown host key type {key_type[:40]!r}")
+    return HostKeyInfo(algorithm, key_type, bits, fp)
+
+
+def client_can_fetch(algorithm: str) -> bool:
+    """Whether ``fetch_host_key`` can negotiate this host-key algorithm at all."""
+    import paramiko
+
+    # The table SecurityOptions.key_types is checked against (paramiko has no public one).
+    known: dict[str, object] = getattr(paramiko.Transport, "_key_info", {})
+    return algorithm in known
+
+
+def fetch_host_key(address: str, port: int, algorithm: str, *, timeout: float) -> HostKeyInfo:
+    """Complete a key exchange offering only ``algorithm`` and return the server's key.
+
+    No authentication is attempted: we close as soon as the key exchange is done (the
+    server logs a pre-auth disconnect).  ``timeout`` bounds the whole exchange.
+    """
+    import paramiko
+
+    if not client_can_fetch(algorithm):
+        raise TransportError(f"{address}:{port}: cannot read the {algorithm} host key: "
+                             "this client does not implement that algorithm")
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except ConnectionRefusedError as exc:
+        raise NoSshServer(f"{address}:{port}: connection refused (no SSH server)") from exc
+    except OSError as exc:
+        raise ConnectError(f"{address}:{port}: cannot connect: "
+                           f"{'timed out' if isinstance(exc, TimeoutError) else exc}") from exc
+    transport: paramiko.Transport | None = None
+    try:
+        transport = paramiko.Transport(sock)
+        left = max(deadline - time.monotonic(), 0.01)
+        transport.banner_timeout = left
+        transport.handshake_timeout = left
+        transport.get_security_options().key_types = (algorithm,)
+        transport.start_client(timeout=left)
+        # start_client returns without raising when its timeout passes mid-exchange.
+        if not transport.is_active() or not transport.initial_kex_done:
+            raise TransportError(f"{address}:{port}: key exchange for the {algorithm} host key "
+                                 f"not finished within {timeout:g} s")
+        key = transport.get_remote_server_key()
+        return describe_host_key(algorithm, key.asbytes())
+    except TransportError:
+        raise
+    except (paramiko.SSHException, OSError, EOFError, ValueError, struct.error) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
+        raise TransportError(f"{address}:{port}: cannot read the {algorithm} host key "
+                             f"(key exchange failed: {reason})") from exc
+    finally:
+        if transport is not None:
+            transport.close()
         sock.close()

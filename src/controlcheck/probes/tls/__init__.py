@@ -201,7 +201,17 @@ def https_redirect(ctx: CheckContext) -> Outcome:
 
 
 def ssh_algorithms(ctx: CheckContext) -> Outcome:
-    from controlcheck.transports.ssh_kex import NoSshServer, read_kexinit
+    import time
+
+    from controlcheck.transports.base import TransportError
+    from controlcheck.transports.ssh_kex import (
+        RSA_HOST_KEY_ALGORITHMS,
+        HostKeyInfo,
+        NoSshServer,
+        client_can_fetch,
+        fetch_host_key,
+        read_kexinit,
+    )
 
     spec = ctx.target.spec
     local = spec.get("transport", "ssh") == "local"
@@ -215,9 +225,35 @@ def ssh_algorithms(ctx: CheckContext) -> Outcome:
                                "(connection refused)")
     offer = kex.offer()
     body = f"{kex.banner}\n" + "".join(f"{k}: {','.join(v)}\n" for k, v in kex.lists.items())
-    ev = ctx.note(f"SSH KEXINIT of {address}:{port}", body, kind="ssh-kexinit")
+    ev = [ctx.note(f"SSH KEXINIT of {address}:{port}", body, kind="ssh-kexinit")]
+    # The algorithm name does not show an RSA key's size: complete one key exchange per
+    # RSA algorithm offered (no login) to see the key.  One deadline for all of them.
+    keys: list[HostKeyInfo] = []
+    unread: dict[str, str] = {}
+    deadline = time.monotonic() + ctx.timeout
+    for alg in offer["host_keys"]:
+        if alg not in RSA_HOST_KEY_ALGORITHMS:
+            continue
+        if not client_can_fetch(alg):
+            unread[alg] = "this client cannot negotiate it"
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            unread[alg] = f"no time left within {ctx.timeout:g} s"
+            continue
+        try:
+            keys.append(fetch_host_key(address, port, alg, timeout=left))
+        except TransportError as exc:
+            unread[alg] = str(exc)
+    if keys or unread:
+        lines = [f"{k.algorithm}: {k.key_type} {k.bits} bits {k.sha256}\n" for k in keys]
+        lines += [f"{a}: not read: {r}\n" for a, r in unread.items()]
+        ev.append(ctx.note(f"SSH host keys of {address}:{port}", "".join(lines),
+                           kind="ssh-hostkey", meta={"keys": [k.as_fact() for k in keys]}))
     return judge.judge_ssh(f"{ctx.target.name} ({address}:{port})", offer, profile.ssh,
-                           profile.label, [ev])
+                           profile.label, ev,
+                           min_rsa_bits=int(ctx.params.get("min_rsa_host_key_bits", 2048)),
+                           host_keys=keys, unread=unread)
 
 
 _PROFILE = {"profile": {"type": "string", "default": DEFAULT_PROFILE,
@@ -246,5 +282,10 @@ CHECKS = (
               "followed on the same host only, never resolving another host; a redirect to "
               "https:// passes wherever it points, the target named in the message)", {}),
     CheckSpec("ssh.algorithms", TargetKind.HOST, ssh_algorithms,
-              "the SSH server offers a weak kex, cipher, MAC or host-key algorithm", _PROFILE),
+              "the SSH server offers a weak kex, cipher, MAC or host-key algorithm (DSA "
+              "always), or an RSA host key smaller than min_rsa_host_key_bits",
+              {**_PROFILE, "min_rsa_host_key_bits": {
+                  "type": "integer", "minimum": 1024, "default": 2048,
+                  "description": "smallest RSA host key accepted (the key is read in a "
+                                 "key exchange, without logging in)"}}),
 )

@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from controlcheck.model import Outcome
 from controlcheck.probes.tls.certs import CertInfo, name_matches
 from controlcheck.probes.tls.profiles import Profile
+from controlcheck.transports.ssh_kex import RSA_HOST_KEY_ALGORITHMS, HostKeyInfo
 
 VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
@@ -218,22 +219,80 @@ def judge_redirect(url: str, hops: Sequence[tuple[str, int, str | None]],
                           "to https://; add a 301 redirect to the HTTPS site", evidence, **facts)
 
 
+#: An algorithm whose key we cannot fetch ourselves carries the same key as its sibling:
+#: RFC 8332 §3 — rsa-sha2-256/512 use the very "ssh-rsa" key that ssh-rsa signs with.
+SAME_RSA_KEY = {
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
+    "ssh-rsa-cert-v01@openssh.com": ("rsa-sha2-512-cert-v01@openssh.com",
+                                     "rsa-sha2-256-cert-v01@openssh.com"),
+}
+#: DSA fails whatever the profile says: SSH's ssh-dss is fixed at 1024 bits with SHA-1
+#: (RFC 4253 §6.6, FIPS 186-2) and OpenSSH removed it; no parameter can make it adequate.
+DSA_HOST_KEY_ALGORITHMS = ("ssh-dss", "ssh-dss-cert-v01@openssh.com")
+
+
 def judge_ssh(target: str, offer: Mapping[str, Sequence[str]], weak: Mapping[str, Sequence[str]],
-              profile_label: str, evidence: Sequence[str] = ()) -> Outcome:
-    """``offer``: kex/host_keys/ciphers/macs lists from the server's KEXINIT."""
+              profile_label: str, evidence: Sequence[str] = (), *,
+              min_rsa_bits: int, host_keys: Sequence[HostKeyInfo] = (),
+              unread: Mapping[str, str] | None = None) -> Outcome:
+    """``offer``: kex/host_keys/ciphers/macs lists from the server's KEXINIT.
+
+    ``host_keys``: the keys read in a key exchange per host-key algorithm; ``unread``:
+    algorithm → why its key could not be read.  Every RSA algorithm offered must have its
+    key seen (itself or its RFC 8332 sibling): a key nobody looked at never passes.
+    """
+    unread = unread or {}
     kinds = {"kex": "weak_kex", "host_keys": "weak_host_keys", "ciphers": "weak_ciphers",
              "macs": "weak_macs"}
     found: dict[str, list[str]] = {}
     for kind, key in kinds.items():
         patterns = weak.get(key, ())
         bad = [a for a in offer.get(kind, ()) if any(fnmatchcase(a, p) for p in patterns)]
+        if kind == "host_keys":
+            bad += [a for a in offer.get(kind, ()) if a in DSA_HOST_KEY_ALGORITHMS
+                    and a not in bad]
         if bad:
             found[kind] = bad
-    facts = {"offered": {k: list(v) for k, v in offer.items()}, "weak": found}
+    by_alg = {k.algorithm: k for k in host_keys}
+    small: dict[tuple[int, str], list[str]] = {}  # (bits, fingerprint) -> algorithms
+    unseen: dict[str, str] = {}
+    for alg in offer.get("host_keys", ()):
+        if alg not in RSA_HOST_KEY_ALGORITHMS:
+            continue  # ECDSA / Ed25519 sizes are fixed by the algorithm name
+        seen = by_alg.get(alg) or next((by_alg[s] for s in SAME_RSA_KEY.get(alg, ())
+                                        if s in by_alg), None)
+        if seen is None:
+            unseen[alg] = unread.get(alg, "its key was not read")
+        elif seen.bits < min_rsa_bits:
+            small.setdefault((seen.bits, seen.sha256), []).append(alg)
+    facts: dict[str, object] = {
+        "offered": {k: list(v) for k, v in offer.items()}, "weak": found,
+        "host_keys_read": [k.as_fact() for k in host_keys],
+        "min_rsa_host_key_bits": min_rsa_bits,
+        "small_rsa_host_keys": [alg for algs in small.values() for alg in algs]}
+    if unseen:
+        facts["host_keys_unread"] = dict(unseen)
+    problems: list[str] = []
     if found:
         listing = "; ".join(f"{k}: {', '.join(v)}" for k, v in found.items())
-        return Outcome.failed(f"{target}: the SSH server offers weak algorithms ({listing}); "
-                              "remove them in sshd_config (KexAlgorithms, Ciphers, MACs, "
-                              f"HostKeyAlgorithms) per {profile_label}", evidence, **facts)
+        problems.append(f"the SSH server offers weak algorithms ({listing}); remove them in "
+                        "sshd_config (KexAlgorithms, Ciphers, MACs, HostKeyAlgorithms) per "
+                        f"{profile_label}")
+    for (bits, fp), algs in small.items():
+        problems.append(f"its RSA host key ({fp}, offered as {', '.join(algs)}) has {bits} "
+                        f"bits, fewer than the {min_rsa_bits} required "
+                        "(min_rsa_host_key_bits); replace it (ssh-keygen -t rsa -b 3072 "
+                        "-f /etc/ssh/ssh_host_rsa_key) or drop the RSA HostKey and keep Ed25519")
+    not_seen = "; ".join(f"{a}: {r}" for a, r in unseen.items())
+    if problems:
+        extra = f" (RSA host key not checked for {not_seen})" if unseen else ""
+        return Outcome.failed(f"{target}: " + "; ".join(problems) + extra, evidence, **facts)
+    if unseen:
+        return Outcome.error(f"{target}: cannot tell the RSA host key size, so the check cannot "
+                             f"pass ({not_seen}); let the server also offer aes*-ctr/gcm and "
+                             "rsa-sha2-256/512 to this scanner, or check the key by hand: "
+                             "ssh-keyscan -t rsa HOST | ssh-keygen -lf -", evidence, **facts)
+    sizes = sorted({f"{k.bits} bits" for k in host_keys if k.key_type == "ssh-rsa"})
+    keys_note = f"; its RSA host key has {', '.join(sizes)}" if sizes else ""
     return Outcome.passed(f"{target}: the SSH server offers no weak kex, cipher, MAC or host-key "
-                          "algorithm", evidence, **facts)
+                          f"algorithm{keys_note}", evidence, **facts)
