@@ -161,34 +161,47 @@ def _ssh_string(blob: bytes, pos: int) -> tuple[bytes, int]:
     return raw, pos + 4 + n
 
 
+#: How many SSH strings/mpints make up the key fields of each key format (RFC 4253 §6.6,
+#: RFC 5656 §3.1, RFC 8709 §4, OpenSSH PROTOCOL.u2f).
+_KEY_FIELDS = {"ssh-rsa": 2, "ssh-dss": 4, "ecdsa-sha2-nistp256": 2, "ecdsa-sha2-nistp384": 2,
+               "ecdsa-sha2-nistp521": 2, "ssh-ed25519": 1, "sk-ssh-ed25519@openssh.com": 2,
+               "sk-ecdsa-sha2-nistp256@openssh.com": 3}
+_CERT_SUFFIX = "-cert-v01@openssh.com"
+
+
 def describe_host_key(algorithm: str, blob: bytes) -> HostKeyInfo:
     """Key type, size and fingerprint of an SSH public key blob (RFC 4253 §6.6 format).
 
-    Pure: the same blob ``ssh-keygen`` writes base64-encoded in a ``.pub`` file.
-    A certificate blob (``*-cert-v01@openssh.com``) is sized by the key it certifies.
+    Pure: the same blob ``ssh-keygen`` writes base64-encoded in a ``.pub`` file.  A
+    certificate (``*-cert-v01@openssh.com``) is described by the key it certifies, with
+    that key's fingerprint, as ``ssh-keygen -l`` does.
     """
-    fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     name_raw, pos = _ssh_string(blob, 0)
     key_type = name_raw.decode("ascii")
-    if key_type.endswith("-cert-v01@openssh.com"):
+    if key_type.endswith(_CERT_SUFFIX):
         _nonce, pos = _ssh_string(blob, pos)  # certificate: nonce, then the key fields
-        key_type = key_type[:-len("-cert-v01@openssh.com")]
-    if key_type == "ssh-rsa":
-        _e, pos = _ssh_string(blob, pos)
-        n, pos = _ssh_string(blob, pos)
-        bits = int.from_bytes(n, "big").bit_length()
-    elif key_type == "ssh-dss":
-        p, pos = _ssh_string(blob, pos)
-        bits = int.from_bytes(p, "big").bit_length()
-    elif key_type.startswith("ecdsa-sha2-"):
-        curve, pos = _ssh_string(blob, pos)
-        bits = _CURVE_BITS.get(curve.decode("ascii"), 0)
-        if not bits:
-            raise ValueError(f"unknown ECDSA curve {curve[:20]!r}")
-    elif key_type in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
-        bits = 256
-    else:
+        key_type = key_type[:-len(_CERT_SUFFIX)]
+        if key_type.startswith("sk-"):
+            key_type += "@openssh.com"
+    if key_type not in _KEY_FIELDS:
         raise ValueError(f"unknown host key type {key_type[:40]!r}")
+    fields: list[bytes] = []
+    start = pos
+    for _ in range(_KEY_FIELDS[key_type]):
+        value, pos = _ssh_string(blob, pos)
+        fields.append(value)
+    plain = struct.pack("!I", len(key_type)) + key_type.encode() + blob[start:pos]
+    if key_type in ("ssh-rsa", "ssh-dss"):
+        # RSA: e, n (the modulus gives the size); DSA: p, q, g, y (p gives it).
+        bits = int.from_bytes(fields[1] if key_type == "ssh-rsa" else fields[0], "big")\
+            .bit_length()
+    elif "ecdsa-sha2-" in key_type:
+        bits = _CURVE_BITS.get(fields[0].decode("ascii", "replace"), 0)
+        if not bits:
+            raise ValueError(f"unknown ECDSA curve {fields[0][:20]!r}")
+    else:
+        bits = 256  # Ed25519
+    fp = "SHA256:" + base64.b64encode(hashlib.sha256(plain).digest()).decode().rstrip("=")
     return HostKeyInfo(algorithm, key_type, bits, fp)
 
 
