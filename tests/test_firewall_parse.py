@@ -44,7 +44,7 @@ def ipt(name: str, source: str):
 
 
 @pytest.mark.parametrize("name", ["inet-drop", "final-reject", "ip-and-ip6-drop",
-                                  "iptables-nft-compat", "two-tables"])
+                                  "two-tables"])
 def test_nft_default_deny_holds(name: str) -> None:
     verdict = judge_default_deny([nft(name)], ipv6_enabled=True)
     assert verdict.holds, verdict
@@ -85,6 +85,19 @@ def test_nft_xt_reject_target_counts_as_reject() -> None:
     chains = {c.name: c for c in nft("iptables-nft-compat").chains}
     assert chains["ip6 filter INPUT"].denies
     assert "xt target REJECT" in chains["ip6 filter INPUT"].fallthrough
+
+
+def test_iptables_nft_compat_match_is_judged_by_iptables_save() -> None:
+    # '-m conntrack' shows in nft JSON only as 'xt match conntrack': it may say NEW
+    # (accept all) or ESTABLISHED, so the nft view alone is undecided, never a pass.
+    rs = nft("iptables-nft-compat")
+    chains = {c.name: c for c in rs.chains}
+    assert chains["ip filter INPUT"].undecided and not chains["ip filter INPUT"].denies
+    alone = judge_default_deny([rs], ipv6_enabled=True)
+    assert alone.uncovered == [IPV4] and alone.undecided == [chains["ip filter INPUT"]]
+    # The same capture's iptables-save views (nf_tables backend) read the same table.
+    views = [rs, ipt("nft-v4-policy-drop", "iptables"), ipt("nft-v6-final-reject", "ip6tables")]
+    assert judge_default_deny(views, ipv6_enabled=True).holds
 
 
 def test_two_input_chains_one_dropping_suffices() -> None:
@@ -198,10 +211,14 @@ def test_ufw_default_deny_holds_in_both_views() -> None:
     ufw = DATA / "ufw"
     assert "Default: deny (incoming)" in (ufw / "active.status.txt").read_text()
     nft_view = parse_nft_json((ufw / "active.nft.json").read_text())
-    assert judge_default_deny([nft_view], ipv6_enabled=True).holds
+    # ufw's '-m conntrack' is opaque in nft JSON: undecided there, decided by iptables-save.
+    alone = judge_default_deny([nft_view], ipv6_enabled=True)
+    assert not alone.holds and {c.name for c in alone.undecided} == {
+        "ip filter INPUT", "ip6 filter INPUT"}
     ipt_view = [parse_iptables_save((ufw / "active.iptables.save").read_text(), "iptables"),
                 parse_iptables_save((ufw / "active.ip6tables.save").read_text(), "ip6tables")]
     assert judge_default_deny(ipt_view, ipv6_enabled=True).holds
+    assert judge_default_deny([nft_view, *ipt_view], ipv6_enabled=True).holds
 
 
 def test_ufw_allow_incoming_is_open_despite_drop_in_sub_chain() -> None:

@@ -112,6 +112,14 @@ def check_default_deny(ctx: CheckContext) -> Outcome:
         return Outcome.error(
             f"{name}: cannot read the firewall ruleset ({'; '.join(unreadable)}); run as root "
             "or set 'sudo: true' for this host in the inventory", ctx.collected)
+    undecided_fams = {f for c in verdict.undecided for f in c.families}
+    if verdict.undecided and set(verdict.uncovered) <= undecided_fams:
+        # Only when nothing is certainly open: a family that is plainly open fails below.
+        why = "; ".join(c.describe() for c in verdict.undecided)
+        return Outcome.error(
+            f"{name}: cannot judge {', '.join(verdict.uncovered)} input: {why}. Make "
+            "iptables-save (nf_tables backend) readable on this host, or convert the rules "
+            "to native nftables" + tail, ctx.collected, uncovered=verdict.uncovered)
     if not found:
         return Outcome.failed(
             f"{name}: no firewall tool (nft, iptables) is installed, so nothing filters input; "
