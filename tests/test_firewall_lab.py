@@ -26,6 +26,8 @@ from controlcheck.model import Status  # noqa: E402
 
 DENY = "host.firewall.default-deny"
 LISTEN = "host.firewall.listening-allowed"
+BROAD = Path(__file__).parent / "data" / "firewall" / "broad"
+IP6_DROP = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
 LISTENER = ("import socket,time\n"
             "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
             "s.bind(('0.0.0.0', 8081)); s.listen()\n"
@@ -37,12 +39,17 @@ LISTENER = ("import socket,time\n"
 def lab() -> Iterator[Lab]:
     lab = Lab()
     try:
-        for name in ("fw-good", "fw-none", "fw-iponly", "fw-listen", "fw-noports"):
+        for name in ("fw-good", "fw-none", "fw-iponly", "fw-listen", "fw-noports", "fw-broad",
+                     "fw-ipt-new", "fw-ipt-good"):
             lab.add_host(name)
         lab.start_all()
         load_nft(lab.host("fw-good"), COMPLIANT_NFT)
         load_nft(lab.host("fw-listen"), COMPLIANT_NFT)
         load_nft(lab.host("fw-iponly"), IP_ONLY_NFT)
+        load_nft(lab.host("fw-broad"), (BROAD / "bad-l4proto-tcp.nft").read_text())
+        for name, case in (("fw-ipt-new", "ipt-bad-ctstate-new"), ("fw-ipt-good", "ipt-good-ports")):
+            lab.host(name).exec(["iptables-restore"], input=(BROAD / f"{case}.rules").read_text())
+            lab.host(name).exec(["ip6tables-restore"], input=IP6_DROP)
         yield lab
     finally:
         lab.teardown()
@@ -74,6 +81,21 @@ def test_default_deny(lab: Lab, tmp_path: Path) -> None:
     assert iponly.status == Status.FAIL, iponly.message
     assert iponly.message.startswith("fw-iponly: IPv6 input is not default-deny (IPv4 is: "
                                      "nftables 'ip filter input', policy drop). Load a ruleset")
+
+
+def test_default_deny_broad_accepts(lab: Lab, tmp_path: Path) -> None:
+    # Policy drop, but an earlier rule accepts a whole protocol or all new connections.
+    hosts = [(lab.host(n), {}) for n in ("fw-broad", "fw-ipt-new", "fw-ipt-good")]
+    res = results(run_hosts(tmp_path, hosts, [DENY]), DENY)
+    broad, new, good = res["fw-broad"], res["fw-ipt-new"], res["fw-ipt-good"]
+    assert broad.status == Status.FAIL, broad.message
+    assert ("nftables 'inet filter input' (IPv4+IPv6): accepts all TCP before its drop: "
+            "rule 'meta l4proto tcp accept'") in broad.message
+    # iptables-nft: nft JSON cannot read '-m conntrack'; iptables-save decides.
+    assert new.status == Status.FAIL, new.message
+    assert "rule '-A INPUT -m conntrack --ctstate NEW -j ACCEPT'" in new.message
+    assert good.status == Status.PASS, good.message
+    assert "IPv4: iptables 'filter INPUT' (policy drop)" in good.message
 
 
 def test_default_deny_without_root_is_error(lab: Lab, tmp_path: Path) -> None:
