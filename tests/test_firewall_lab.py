@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ if os.geteuid() != 0:
 from hostlayer_fixtures import (  # noqa: E402
     COMPLIANT_NFT,
     IP_ONLY_NFT,
+    Host,
     Lab,
     load_nft,
     results,
@@ -68,7 +70,8 @@ def listener(lab: Lab) -> Iterator[None]:
 
 
 def test_default_deny(lab: Lab, tmp_path: Path) -> None:
-    hosts = [(lab.host(n), {}) for n in ("fw-good", "fw-none", "fw-iponly")]
+    hosts: list[tuple[Host, dict[str, Any]]] = [
+        (lab.host(n), {}) for n in ("fw-good", "fw-none", "fw-iponly")]
     started = time.monotonic()
     res = results(run_hosts(tmp_path, hosts, [DENY]), DENY)
     assert time.monotonic() - started < 20
@@ -85,7 +88,8 @@ def test_default_deny(lab: Lab, tmp_path: Path) -> None:
 
 def test_default_deny_broad_accepts(lab: Lab, tmp_path: Path) -> None:
     # Policy drop, but an earlier rule accepts a whole protocol or all new connections.
-    hosts = [(lab.host(n), {}) for n in ("fw-broad", "fw-ipt-new", "fw-ipt-good")]
+    hosts: list[tuple[Host, dict[str, Any]]] = [
+        (lab.host(n), {}) for n in ("fw-broad", "fw-ipt-new", "fw-ipt-good")]
     res = results(run_hosts(tmp_path, hosts, [DENY]), DENY)
     broad, new, good = res["fw-broad"], res["fw-ipt-new"], res["fw-ipt-good"]
     assert broad.status == Status.FAIL, broad.message
