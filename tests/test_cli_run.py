@@ -34,6 +34,8 @@ def test_default_run_reports_every_control_and_validates(tmp_path: Path) -> None
         if r["target_kind"] in ("endpoint", "application", "devices"):
             assert r["status"] == "skip" and "inventory" in r["message"]
     assert "report written to report.json" in proc.stdout
+    # every check is a real probe: no scaffold answers survive
+    assert not [r for r in report["results"] if "not implemented" in r["message"]]
 
 
 def test_report_to_stdout_keeps_stdout_pure_json(tmp_path: Path) -> None:
