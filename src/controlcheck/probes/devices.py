@@ -159,10 +159,12 @@ def judge_coverage(assets: Sequence[Row], records: Sequence[DeviceRecord], now: 
     names = ", ".join(f.device for f in findings[:LIST_IN_MESSAGE])
     more = f" and {len(findings) - LIST_IN_MESSAGE} more" if len(findings) > LIST_IN_MESSAGE \
         else ""
+    # failing_items: the device names, so a waiver with 'items:' can tell whether it
+    # covers every failing device (a waiver for LT-001 must not hide a new DT-002).
     return Outcome.failed(
         f"{target}: {len(findings)} of {len(scope)} {kinds} devices lack healthy, recent AV "
         f"({parts}): {names}{more}; enrol them in the AV/EDR console or repair the agent",
-        **facts), details
+        **facts, failing_items=[f.device for f in findings]), details
 
 
 def av_coverage(ctx: CheckContext) -> Outcome:
