@@ -105,6 +105,32 @@ def test_expired_attestation_training_and_waiver_fail(org: Path, tmp_path: Path)
     assert "3 untrained" in training["message"]
 
 
+def test_waiver_items_do_not_hide_a_second_failing_device(org: Path, tmp_path: Path) -> None:
+    # waiver names LT-001 only; LT-001 and DT-002 fail → still fail, DT-002 named
+    code, report, _ = run_cli(org / "inventory-items-two.yaml", tmp_path / "r.json")
+    av = by_control(report, "AV-02")
+    assert av["status"] == "fail" and "waiver" not in av
+    assert code == 1
+    assert_valid_report(report)
+    assert av["facts"]["failing_items"] == ["LT-001", "DT-002"]
+    assert "2 of 5 desktop/laptop devices lack healthy, recent AV" in av["message"]
+    assert "not waived: the waiver at " in av["message"]
+    assert "waivers-items.yaml:4 does not cover devices DT-002;" in av["message"]
+    assert "LT-001;" not in av["message"].split("not waived:")[1]
+
+
+def test_waiver_items_cover_the_only_failing_device(org: Path, tmp_path: Path) -> None:
+    code, report, _ = run_cli(org / "inventory-items-one.yaml", tmp_path / "r.json")
+    av = by_control(report, "AV-02")
+    assert av["status"] == "waived"
+    assert code == 0
+    assert_valid_report(report)
+    assert av["facts"]["failing_items"] == ["LT-001"]
+    assert av["waiver"]["items"] == ["lt-001"]  # device names match case-insensitively
+    assert av["waiver"]["timezone"] == "Europe/Brussels"
+    assert "1 of 5 desktop/laptop devices lack healthy, recent AV" in av["message"]
+
+
 def test_nothing_given_is_manual(org: Path, tmp_path: Path) -> None:
     code, report, _ = run_cli(org / "inventory-manual.yaml", tmp_path / "r.json")
     assert statuses(report) == {"AWARE-01": "manual", "AWARE-02": "manual",
@@ -160,6 +186,12 @@ BROKEN = [
      "'host.av.engine' is not a check of AV-02"),
     ("waivers_missing_approver.yaml", "waivers.yaml", "inventory.yaml", 2,
      "'approver' is a required property"),
+    ("waivers_items_no_facts.yaml", "waivers.yaml", "inventory.yaml", 5,
+     "items: host.patch.security-updates records no failing items"),
+    ("waivers_items_whole_control.yaml", "waivers.yaml", "inventory.yaml", 7,
+     "items: host.patch.security-updates, host.patch.reboot-required records no failing items"),
+    ("waivers_bad_timezone.yaml", "waivers.yaml", "inventory.yaml", 2,
+     "unknown IANA time zone 'Belgium/Brussels'"),
 ]
 
 
