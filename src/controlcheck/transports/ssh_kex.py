@@ -75,15 +75,20 @@ def parse_kexinit(payload: bytes, banner: str = "") -> KexInit:
     return KexInit(banner, lists)
 
 
-def read_kexinit(address: str, port: int, *, timeout: float) -> KexInit:
-    deadline = time.monotonic() + timeout
+def _connect(address: str, port: int, timeout: float) -> socket.socket:
+    """TCP to the SSH port; a refused connection means there is no SSH server."""
     try:
-        sock = socket.create_connection((address, port), timeout=timeout)
+        return socket.create_connection((address, port), timeout=timeout)
     except ConnectionRefusedError as exc:
         raise NoSshServer(f"{address}:{port}: connection refused (no SSH server)") from exc
     except OSError as exc:
         raise ConnectError(f"{address}:{port}: cannot connect: "
                            f"{'timed out' if isinstance(exc, TimeoutError) else exc}") from exc
+
+
+def read_kexinit(address: str, port: int, *, timeout: float) -> KexInit:
+    deadline = time.monotonic() + timeout
+    sock = _connect(address, port, timeout)
     buf = b""
 
     def need(n: int) -> bytes:
@@ -226,13 +231,7 @@ def fetch_host_key(address: str, port: int, algorithm: str, *, timeout: float) -
         raise TransportError(f"{address}:{port}: cannot read the {algorithm} host key: "
                              "this client does not implement that algorithm")
     deadline = time.monotonic() + timeout
-    try:
-        sock = socket.create_connection((address, port), timeout=timeout)
-    except ConnectionRefusedError as exc:
-        raise NoSshServer(f"{address}:{port}: connection refused (no SSH server)") from exc
-    except OSError as exc:
-        raise ConnectError(f"{address}:{port}: cannot connect: "
-                           f"{'timed out' if isinstance(exc, TimeoutError) else exc}") from exc
+    sock = _connect(address, port, timeout)
     transport: paramiko.Transport | None = None
     try:
         transport = paramiko.Transport(sock)
